@@ -1,0 +1,1 @@
+"""Model gateway, structured output, embedders, prompts, planner and crews."""

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Sets up everything daert needs on this machine: system packages (when root), Python 3.12,
+# the virtualenv in .venv and the project with its extras. Idempotent; quick the second time.
+#   DAERT_PYTHON=/path/to/python3.12   use this interpreter
+#   DAERT_EXTRAS=embedded,dev          extras to install (default: embedded,dev)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+EXTRAS="${DAERT_EXTRAS:-embedded,dev}"
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$1" >&2; [ -n "${2:-}" ] && printf '  hint: %s\n' "$2" >&2; exit 2; }
+
+# --- system packages -------------------------------------------------------------------------
+# bubblewrap: the local code sandbox; cmake + g++: llama-cpp-python builds from source.
+need_apt=()
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing system packages: ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    say "missing system packages: ${need_apt[*]} — install them with: sudo apt-get install ${need_apt[*]}"
+  fi
+fi
+
+# --- Python 3.12 ------------------------------------------------------------------------------
+ok_python() { "$1" -c 'import sys; raise SystemExit(sys.version_info < (3, 12))' 2>/dev/null; }
+find_python() {
+  local candidates=()
+  [ -n "${DAERT_PYTHON:-}" ] && candidates+=("$DAERT_PYTHON")
+  candidates+=(python3.12 python3.13 python3)
+  if command -v pyenv >/dev/null 2>&1; then
+    local root; root="$(pyenv root)"
+    for p in "$root"/versions/3.12*/bin/python3.12 "$root"/versions/3.13*/bin/python3.13; do
+      [ -x "$p" ] && candidates+=("$p")
+    done
+  fi
+  for p in "$HOME"/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do
+    [ -x "$p" ] && candidates+=("$p")
+  done
+  for c in "${candidates[@]}"; do
+    local path; path="$(command -v "$c" 2>/dev/null || true)"
+    if [ -n "$path" ] && ok_python "$path"; then echo "$path"; return 0; fi
+  done
+  return 1
+}
+
+if [ -x "$VENV/bin/python" ] && ! ok_python "$VENV/bin/python"; then
+  say "$VENV uses $("$VENV/bin/python" --version 2>&1); recreating it with Python 3.12"
+  rm -rf "$VENV"
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  PY="$(find_python)" || die "daert needs Python >= 3.12 and none was found (python3 is $(python3 --version 2>&1 || echo missing))" \
+    "install it (\`apt-get install python3.12 python3.12-venv\` or \`pyenv install 3.12\`), or set DAERT_PYTHON=/path/to/python3.12"
+  say "creating $VENV with $PY ($("$PY" --version))"
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+
+# --- the project ------------------------------------------------------------------------------
+stamp="$VENV/.daert-installed"
+want="$(cat pyproject.toml | sha256sum | cut -c1-16) $EXTRAS"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  say "installing daert[$EXTRAS] (the first time builds Redis+FalkorDB and llama.cpp: ~20 min on 2 cores; cached after)"
+  export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+  log="$VENV/install.log"
+  set +o pipefail
+  "$VENV/bin/python" -m pip install --progress-bar off -e ".[$EXTRAS]" 2>&1 | tee "$log" \
+    | grep -E --line-buffered '^ *(Building wheel|Successfully installed)' >&2
+  status=${PIPESTATUS[0]}
+  set -o pipefail
+  if [ "$status" != 0 ]; then
+    tail -n 40 "$log" >&2
+    die "installing daert[$EXTRAS] failed (pip exit $status)" "the full output is in $log"
+  fi
+  echo "$want" > "$stamp"
+else
+  say "daert[$EXTRAS] is installed in $VENV (up to date)"
+fi

@@ -1,0 +1,1 @@
+"""Surfaces: Agent-Protocol, Slack-style and OpenAI-compatible APIs, Telegram, schedules."""

@@ -1,0 +1,5 @@
+"""`python -m daert` runs the CLI."""
+
+from daert.cli import main
+
+main()

@@ -1,0 +1,185 @@
+"""The FastAPI application factory: health endpoints, auth, size limits and one error format.
+
+Every error leaves as `{"error": {"code", "message", "hint"}}` with a 4xx/5xx status; a bug
+becomes a 500 with a request id and no traceback (the traceback goes to the server log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from daert import __version__
+from daert.errors import DaertError
+from daert.health import ComponentHealth, Target, probe
+
+log = logging.getLogger("daert.http")
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"})
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+
+
+def error_body(code: str, message: str, hint: str = "", **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "hint": hint, **extra}}
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+        refused = False
+
+        async def counted() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit and not refused:
+                    refused = True
+                    await self._refuse(send)
+                    raise _TooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:  # after our 413, whatever the app answers is dropped
+                await send(message)
+
+        try:
+            await self.app(scope, counted, guarded_send)
+        except _TooLarge:
+            pass
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            error_body(
+                "payload_too_large",
+                f"request body is larger than {self.limit} bytes",
+                "send a smaller body, or raise DAERT_MAX_BODY_BYTES on the server",
+            ),
+            status_code=413,
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(
+    targets: Callable[[], list[Target]],
+    *,
+    api_key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+) -> FastAPI:
+    """Build the app. `targets` says, at each call, what /readyz must probe."""
+    app = FastAPI(title="daert", version=__version__)
+
+    @app.middleware("http")
+    async def require_key(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        if api_key is not None and request.url.path not in PUBLIC_PATHS:
+            given = request.headers.get("authorization", "")
+            token = given.removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(token.encode(), api_key.encode()):
+                return JSONResponse(
+                    error_body(
+                        "unauthorized",
+                        "missing or wrong API key",
+                        "send `Authorization: Bearer <DAERT_API_KEY>`",
+                    ),
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return await call_next(request)
+
+    @app.exception_handler(DaertError)
+    async def daert_error(_: Request, err: DaertError) -> JSONResponse:
+        return JSONResponse(
+            error_body(err.code, err.message, err.hint), status_code=err.http_status
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))}
+            for e in err.errors()
+        ]
+        return JSONResponse(
+            error_body(
+                "invalid_request",
+                "the request does not match the API schema",
+                "see `details` and the schema at /docs",
+                details=details,
+            ),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(err.detail), "see the API reference at /docs"),
+            status_code=err.status_code,
+            headers=getattr(err, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, err: Exception) -> JSONResponse:
+        request_id = uuid.uuid4().hex[:12]
+        log.exception("unhandled error (request %s) on %s", request_id, request.url.path)
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                "the server hit an unexpected error",
+                "retry; if it persists, report it with this request id",
+                request_id=request_id,
+            ),
+            status_code=500,
+        )
+
+    @app.get("/healthz", summary="Liveness: the process serves HTTP")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", summary="Readiness: every required dependency answers")
+    async def readyz() -> JSONResponse:
+        checks = targets()
+        results: list[ComponentHealth] = await asyncio.gather(
+            *(asyncio.to_thread(probe, t) for t in checks)
+        )
+        ready = all(r.healthy for r in results if r.required)
+        down = [r.name for r in results if r.required and not r.healthy]
+        body = {
+            "status": "ready" if ready else "unavailable",
+            "down": down,
+            "components": {r.name: r.to_dict() for r in results},
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    app.add_middleware(BodyLimit, limit=max_body_bytes)  # outermost: before auth reads anything
+    return app

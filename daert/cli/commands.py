@@ -1,0 +1,196 @@
+"""CLI commands: `up`, `down`, `status`, `doctor`, `serve`, `config`.
+
+Later features add their own sub-command groups (`models`, `ingest`, ...) to `app`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from daert import __version__
+from daert.cli.render import doctor_table, print_error, records_table
+from daert.errors import DaertError
+from daert.health import mask_url, probe
+from daert.runtime import build_supervisor, endpoints, probe_targets
+from daert.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="daert",
+    help=(
+        "daert — a self-hosted agentic assistant server.\n\n"
+        "With no URLs configured it runs everything embedded on this machine: PostgreSQL + "
+        "pgvector, Redis 8 + FalkorDB and a local llama.cpp model, with data under "
+        "DAERT_DATA_DIR (default ~/.local/share/daert).\n\n"
+        "Typical use:  daert up  →  daert doctor  →  daert serve  →  daert down"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console()
+err = Console(stderr=True)
+
+
+@dataclass
+class Context:
+    """Global options, and settings loaded once on first use (so --help needs no config)."""
+
+    config: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _settings: Settings | None = None
+
+    def settings(self, **more: Any) -> Settings:
+        if self._settings is None or more:
+            self._settings = load_settings(self.config, **{**self.overrides, **more})
+        return self._settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"daert {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="TOML config file (default: $DAERT_CONFIG, ./daert.toml)."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where embedded services keep data [env: DAERT_DATA_DIR]."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    ctx.obj = Context(config=config, overrides={"data_dir": data_dir})
+
+
+def _ctx(ctx: typer.Context) -> Context:
+    obj = ctx.obj
+    if not isinstance(obj, Context):  # only when a command is invoked outside `app`
+        raise RuntimeError("daert CLI context missing")
+    return obj
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@app.command()
+def up(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Start the embedded services in the background and print where each one is.
+
+    Services that already run are reused; a second `daert up` changes nothing. Services with a
+    configured URL (DAERT_POSTGRES_URL, DAERT_REDIS_URL, DAERT_MODEL_URL) are not started.
+    """
+    settings = _ctx(ctx).settings()
+    supervisor = build_supervisor(settings)
+    records = supervisor.up(detached=True, progress=lambda m: err.print(f"[dim]{m}[/]"))
+    if as_json:
+        out.print_json(data={n: {**r.__dict__, "url": mask_url(r.url)} for n, r in records.items()})
+        return
+    out.print(records_table(records, settings.data_dir))
+    out.print("Next: [bold]daert doctor[/] to check them, [bold]daert serve[/] to start the API.")
+
+
+@app.command()
+def down(ctx: typer.Context) -> None:
+    """Stop every embedded service of this data dir (data is kept)."""
+    supervisor = build_supervisor(_ctx(ctx).settings())
+    stopped = supervisor.down(progress=lambda m: err.print(f"[dim]{m}[/]"))
+    out.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show which embedded services run, with pid, port and URL (passwords masked)."""
+    settings = _ctx(ctx).settings()
+    supervisor = build_supervisor(settings)
+    running = supervisor.status()
+    if as_json:
+        out.print_json(
+            data={
+                n: ({**r.__dict__, "url": mask_url(r.url)} if r else None)
+                for n, r in running.items()
+            }
+        )
+        return
+    out.print(records_table(running, settings.data_dir))
+
+
+@app.command()
+def doctor(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Check every component: embedded or external, version, health, latency, and the fix.
+
+    Exits 1 when a required component is down, so scripts and CI can rely on it.
+    """
+    settings = _ctx(ctx).settings()
+    supervisor = build_supervisor(settings)
+    results = [probe(t) for t in probe_targets(settings, endpoints(settings, supervisor))]
+    if as_json:
+        out.print_json(data={"components": [r.to_dict() for r in results]})
+    else:
+        out.print(doctor_table(results))
+    failed = [r.name for r in results if r.required and not r.healthy]
+    if failed:
+        if not as_json:
+            err.print(f"[red]required components down:[/] {', '.join(failed)}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def config(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Print the effective settings (secrets masked) and where they came from."""
+    settings = _ctx(ctx).settings()
+    data = json.loads(settings.model_dump_json())
+    for key, value in data.items():
+        if isinstance(value, str) and "://" in value:
+            data[key] = mask_url(value)
+        if key.endswith(("key", "password")) and value is not None:
+            data[key] = "***"
+    if as_json:
+        out.print_json(data=data)
+        return
+    for key, value in data.items():
+        out.print(f"[bold]{key}[/] = {value!r}   [dim](DAERT_{key.upper()})[/]")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address [env: DAERT_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env: DAERT_PORT].")] = None,
+) -> None:
+    """Start missing embedded services, then serve the HTTP API (default 127.0.0.1:8080).
+
+    Services this command starts are stopped when it exits (even if it is killed); services
+    started earlier by `daert up` keep running. Probe it with `curl 127.0.0.1:8080/readyz`.
+    """
+    from daert.cli.serve import run_server  # noqa: PLC0415 - uvicorn loads only for serve
+
+    settings = _ctx(ctx).settings(host=host, port=port)
+    run_server(settings, log=lambda m: err.print(f"[dim]{m}[/]"))
+
+
+def run() -> None:
+    """Entry point: DaertError becomes a clear message and its exit code, never a traceback."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally` blocks on SIGTERM
+    try:
+        app()
+    except DaertError as error:
+        print_error(err, error)
+        raise SystemExit(error.exit_code) from None

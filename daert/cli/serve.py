@@ -1,0 +1,45 @@
+"""`daert serve`: embedded services up, the HTTP API on top, what it started stopped on exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+import uvicorn
+
+from daert.app import create_app
+from daert.errors import ConfigError
+from daert.health import Target
+from daert.runtime import build_supervisor, endpoints, probe_targets
+from daert.services.supervisor import port_is_free
+from daert.settings import Settings
+
+
+def run_server(settings: Settings, *, log: Callable[[str], None]) -> None:
+    if settings.host in ("127.0.0.1", "localhost") and not port_is_free(settings.port):
+        raise ConfigError(
+            f"port {settings.port} on {settings.host} is already in use",
+            hint="stop the other server, or pick another port: `daert serve --port 8081` "
+            "(or DAERT_PORT)",
+            code="port_in_use",
+        )
+    supervisor = build_supervisor(settings)
+    try:
+        # In this (main) thread on purpose: the parent-death signal is tied to the spawning thread.
+        supervisor.up(detached=False, progress=log)
+
+        def targets() -> list[Target]:
+            return probe_targets(settings, endpoints(settings, supervisor))
+
+        api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        app = create_app(targets, api_key=api_key, max_body_bytes=settings.max_body_bytes)
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+        )
+        log(
+            f"daert API on http://{settings.host}:{settings.port} (readiness: /readyz, docs: /docs)"
+        )
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    finally:
+        supervisor.down(owned_by=os.getpid(), progress=log)

@@ -1,0 +1,95 @@
+"""The composition root: the one place that decides, from settings, what is embedded and what not.
+
+Everything else receives what it needs (URLs, a supervisor, probe targets) from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from daert.health import Mode, Target
+from daert.services.base import EmbeddedService
+from daert.services.llama import EmbeddedModel
+from daert.services.postgres import EmbeddedPostgres
+from daert.services.redis import EmbeddedRedis
+from daert.services.supervisor import Managed, Supervisor
+from daert.settings import Settings
+
+UP_HINT = "run `daert up` (or restart `daert serve`) to start the embedded services"
+
+
+def embedded_services(settings: Settings) -> list[Managed]:
+    """The embedded services this configuration needs, in start order."""
+    wanted: list[tuple[EmbeddedService, int]] = []
+    if settings.postgres_url is None:
+        wanted.append((EmbeddedPostgres(settings.data_dir), settings.postgres_port))
+    if settings.redis_url is None:
+        wanted.append((EmbeddedRedis(settings.data_dir), settings.redis_port))
+    if settings.wants_local_model:
+        model = EmbeddedModel(
+            settings.data_dir,
+            model_path=settings.local_model_path,
+            chat_format=settings.local_model_chat_format,
+            context=settings.local_model_context,
+        )
+        wanted.append((model, settings.model_port))
+    return [Managed(service, port) for service, port in wanted]
+
+
+def build_supervisor(settings: Settings) -> Supervisor:
+    return Supervisor(
+        settings.data_dir, embedded_services(settings), start_timeout=settings.start_timeout
+    )
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where each dependency is, whether embedded (from the state files) or external."""
+
+    postgres: str | None
+    redis: str | None
+    falkordb: str | None
+    model: str | None
+
+
+def endpoints(settings: Settings, supervisor: Supervisor) -> Endpoints:
+    running = supervisor.status()
+
+    def embedded(name: str) -> str | None:
+        record = running.get(name)
+        return record.url if record else None
+
+    redis_url = str(settings.redis_url) if settings.redis_url else embedded("redis")
+    return Endpoints(
+        postgres=str(settings.postgres_url) if settings.postgres_url else embedded("postgres"),
+        redis=redis_url,
+        falkordb=settings.effective_falkordb_url or redis_url,
+        model=str(settings.model_url) if settings.model_url else embedded("model"),
+    )
+
+
+def probe_targets(settings: Settings, urls: Endpoints) -> list[Target]:
+    """What `doctor` and `/readyz` check, with the hint that fixes each when it is down."""
+
+    def mode(external: object) -> Mode:
+        return "external" if external is not None else "embedded"
+
+    def hint(external: object, variable: str) -> str:
+        return f"check that the server at {variable} is up and reachable" if external else UP_HINT
+
+    falkor_ext = settings.falkordb_url or settings.redis_url
+    model_mode: Mode = (
+        "external"
+        if settings.model_url
+        else ("embedded" if settings.wants_local_model else "disabled")
+    )
+    return [
+        Target("postgres", "PostgreSQL + pgvector", mode(settings.postgres_url), True,
+               urls.postgres, hint(settings.postgres_url, "DAERT_POSTGRES_URL")),
+        Target("redis", "Redis (cache, streams, vector sets)", mode(settings.redis_url), True,
+               urls.redis, hint(settings.redis_url, "DAERT_REDIS_URL")),
+        Target("falkordb", "FalkorDB (knowledge graph)", mode(falkor_ext), True,
+               urls.falkordb, hint(falkor_ext, "DAERT_FALKORDB_URL")),
+        Target("model", "Chat model (OpenAI-compatible)", model_mode, model_mode != "disabled",
+               urls.model, hint(settings.model_url, "DAERT_MODEL_URL")),
+    ]  # fmt: skip

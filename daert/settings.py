@@ -1,0 +1,206 @@
+"""Typed settings: `DAERT_*` environment variables over an optional `daert.toml`, over defaults.
+
+Precedence, highest first: explicit overrides (CLI flags), environment, the config file, defaults.
+The config file is `$DAERT_CONFIG` when set, else `./daert.toml` when it exists. A service URL
+left unset means "start the embedded one"; a URL given means "use it, start nothing".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    HttpUrl,
+    PostgresDsn,
+    RedisDsn,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from daert.errors import ConfigError
+
+ENV_PREFIX = "DAERT_"
+CONFIG_ENV = "DAERT_CONFIG"
+DEFAULT_CONFIG_NAME = "daert.toml"
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+def default_data_dir() -> Path:
+    """`$XDG_DATA_HOME/daert`, i.e. `~/.local/share/daert` on most machines."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "daert"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Every knob daert reads. Field names map to `DAERT_<NAME>` and to keys of `daert.toml`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+        case_sensitive=False,
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where embedded services keep their data; reused between runs.",
+    )
+    host: str = Field("127.0.0.1", description="Address `daert serve` binds.")
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    api_key: SecretStr | None = Field(
+        None, description="Bearer token required on every API route but /healthz and /readyz."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        10 * 1024 * 1024, description="Largest request body the API accepts (413 beyond)."
+    )
+
+    # External services. Unset means: start the embedded one.
+    postgres_url: PostgresDsn | None = None
+    redis_url: RedisDsn | None = None
+    falkordb_url: RedisDsn | None = Field(
+        None, description="Redis with the FalkorDB module; defaults to redis_url."
+    )
+    model_url: HttpUrl | None = Field(
+        None, description="OpenAI-compatible base URL of the chat model; when set, no local model."
+    )
+
+    # Embedded services.
+    local_model: bool = Field(True, description="Start the embedded llama.cpp model server.")
+    local_model_path: Path | None = Field(
+        None, description="GGUF file for the local model; default: the packaged Gemma 3 270M."
+    )
+    local_model_chat_format: str = "gemma"
+    local_model_context: Annotated[int, Field(ge=256, le=131072)] = 2048
+    postgres_port: Port = Field(0, description="0 picks a free port and remembers it.")
+    redis_port: Port = 0
+    model_port: Port = 0
+    start_timeout: Annotated[float, Field(gt=0, le=600)] = 90.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if not _is_loopback(self.host) and self.api_key is None:
+            raise ValueError(
+                f"host={self.host!r} exposes the API beyond this machine without a key; "
+                "set DAERT_API_KEY (a long random string) or bind DAERT_HOST=127.0.0.1"
+            )
+        if self.environment == "production" and self.api_key is None:
+            raise ValueError("environment=production requires DAERT_API_KEY")
+        return self
+
+    # Derived views, so callers never re-derive the same rule.
+    @property
+    def run_dir(self) -> Path:
+        """Pid/state files and logs of embedded services."""
+        return self.data_dir / "run"
+
+    @property
+    def effective_falkordb_url(self) -> str | None:
+        """FalkorDB lives in the Redis given, unless a separate one is named."""
+        url = self.falkordb_url or self.redis_url
+        return str(url) if url else None
+
+    @property
+    def wants_local_model(self) -> bool:
+        return self.local_model and self.model_url is None
+
+
+def _config_path(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(
+                f"config file {explicit} does not exist",
+                hint="pass an existing file with --config, or leave it out to use env vars only",
+                code="config_missing",
+            )
+        return explicit
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"{CONFIG_ENV}={named} does not point at a file",
+                hint=f"create it or unset {CONFIG_ENV}",
+                code="config_missing",
+            )
+        return path
+    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    return local if local.is_file() else None
+
+
+def _describe(error: ValidationError, config: Path | None) -> ConfigError:
+    lines = []
+    for item in error.errors():
+        loc = [str(part) for part in item["loc"]]
+        if loc:
+            name = loc[0]
+            where = f"{ENV_PREFIX}{name.upper()}" + (f" / {name} in {config}" if config else "")
+            lines.append(f"- {where}: {item['msg']}")
+        else:
+            lines.append(f"- {item['msg'].removeprefix('Value error, ')}")
+    source = f" (config file: {config})" if config else ""
+    return ConfigError(
+        "invalid configuration" + source + ":\n" + "\n".join(lines),
+        hint="fix the setting(s) above; `daert config` shows every setting and its current value",
+    )
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings, turning every validation problem into one `ConfigError` that names the fix."""
+    path = _config_path(config_file)
+    cls: type[Settings] = Settings
+    if path is not None:
+        cls = type(
+            "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}}
+        )
+    try:
+        settings = cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as err:
+        raise _describe(err, path) from None
+    except (OSError, ValueError) as err:  # unreadable or malformed TOML
+        raise ConfigError(
+            f"cannot read config file {path}: {err}",
+            hint="fix the TOML syntax",
+            code="config_unreadable",
+        ) from None
+    return settings

@@ -1,0 +1,1 @@
+"""Datasets, SFT/DPO training of LoRA adapters, GGUF export, model registry."""

@@ -1,0 +1,1 @@
+"""LangGraph state, nodes, routing and the compiled assistant graph."""

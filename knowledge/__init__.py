@@ -1,0 +1,1 @@
+"""Ingestion, pgvector store, hybrid search and the knowledge graph."""

@@ -1,0 +1,1 @@
+"""Semantic cache, context summarization, checkpointer and long-term store."""

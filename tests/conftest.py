@@ -1,0 +1,46 @@
+"""Shared fixtures: a clean environment, and the real embedded stack brought up once per run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from daert.runtime import build_supervisor
+from daert.services.state import ServiceRecord
+from daert.services.supervisor import Supervisor
+from daert.settings import Settings, load_settings
+
+# The developer's own DAERT_* variables must not leak into tests.
+for _name in [n for n in os.environ if n.startswith("DAERT_")]:
+    del os.environ[_name]
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    supervisor: Supervisor
+    records: dict[str, ServiceRecord]
+
+    def url(self, name: str) -> str:
+        return self.records[name].url
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """PostgreSQL+pgvector, Redis+FalkorDB and the llama.cpp model, real, in a temp data dir."""
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("stack") / "data")
+    supervisor = build_supervisor(settings)
+    records = supervisor.up(detached=False, progress=print)
+    try:
+        yield Stack(settings, supervisor, records)
+    finally:
+        supervisor.down()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
