@@ -7,6 +7,7 @@ becomes a 500 with a request id and no traceback (the traceback goes to the serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import uuid
@@ -66,10 +67,8 @@ class BodyLimit:
             if not refused:  # after our 413, whatever the app answers is dropped
                 await send(message)
 
-        try:
+        with contextlib.suppress(_TooLarge):
             await self.app(scope, counted, guarded_send)
-        except _TooLarge:
-            pass
 
     async def _refuse(self, send: Send) -> None:
         response = JSONResponse(

@@ -169,7 +169,10 @@ def _check_falkordb(url: str) -> tuple[str | None, dict[str, str]]:
         client.close()
     version = None
     for module in modules:
-        pairs = module.items() if isinstance(module, dict) else zip(module[::2], module[1::2])
+        if isinstance(module, dict):
+            pairs = list(module.items())
+        else:
+            pairs = list(zip(module[::2], module[1::2], strict=False))
         entry = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in pairs}
         name = entry.get("name")
         if (name.decode() if isinstance(name, bytes) else name) == "graph":

@@ -34,6 +34,7 @@ def run_server(settings: Settings, *, log: Callable[[str], None]) -> None:
 
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
         app = create_app(targets, api_key=api_key, max_body_bytes=settings.max_body_bytes)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # probes would log every request
         logging.basicConfig(
             level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -100,7 +101,9 @@ class EmbeddedRedis:
         """Nothing to create: vector sets are core in Redis 8 and FalkorDB is loaded."""
 
     def version(self) -> str:
-        return run_checked([str(self._bin / "redis-server"), "--version"], what="redis --version")
+        text = run_checked([str(self._bin / "redis-server"), "--version"], what="redis --version")
+        found = re.search(r"v=(\S+)", text)
+        return f"Redis {found.group(1)}" if found else text
 
     def find_running(self) -> tuple[int, int] | None:
         return None

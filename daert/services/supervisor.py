@@ -110,6 +110,7 @@ class Supervisor:
                 progress(f"{svc.title}: pid {record.pid} does not answer; restarting it")
                 stop(record.pid, signal.SIGKILL, 10)
             self.state.remove(svc.name)
+        began = time.monotonic()
         svc.prepare()
         adopted = svc.find_running()
         if adopted is not None:
@@ -127,7 +128,6 @@ class Supervisor:
             return self._record(svc, pid, port, detached=True, log=self._log(svc))
         port = self._choose_port(managed)
         progress(f"{svc.title}: starting on 127.0.0.1:{port} ...")
-        began = time.monotonic()
         log = self._log(svc)
         proc = spawn(svc.launch(port), log, detached=detached)
         wait_until(

@@ -1,0 +1,1 @@
+"""Embedded service supervisor: PostgreSQL+pgvector, Redis+FalkorDB, the local model."""

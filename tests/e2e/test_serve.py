@@ -1,0 +1,152 @@
+"""`daert serve`, `up`, `down`, `status` and `doctor` as a person runs them, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from daert.services.supervisor import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+def daert(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "daert", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def status(data_dir: Path) -> dict[str, dict[str, Any] | None]:
+    done = daert(data_dir, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    parsed: dict[str, dict[str, Any] | None] = json.loads(done.stdout)
+    return parsed
+
+
+def wait_for(url: str, proc: subprocess.Popen[str], timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"daert serve exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def gone(pids: list[int], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+        if not alive:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def served(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daert", "--data-dir", str(data_dir), "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/healthz", proc)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        daert(data_dir, "down")
+
+
+def test_serve_reports_every_dependency_and_survives_a_dead_redis(
+    served: tuple[str, subprocess.Popen[str]], data_dir: Path
+) -> None:
+    base, proc = served
+    ready = httpx.get(f"{base}/readyz", timeout=30)
+    assert ready.status_code == 200, ready.text
+    components = ready.json()["components"]
+    assert set(components) == {"postgres", "redis", "falkordb", "model"}
+    assert components["postgres"]["details"]["pgvector"]
+    assert int(components["redis"]["version"].split(".")[0]) >= 8
+    assert components["redis"]["details"]["vector_sets"] == "available"
+    assert "***" in components["redis"]["url"]
+
+    redis_record = status(data_dir)["redis"]
+    assert redis_record is not None
+    redis_pid = int(redis_record["pid"])
+    os.kill(redis_pid, signal.SIGKILL)
+    assert gone([redis_pid])
+    down = httpx.get(f"{base}/readyz", timeout=30)
+    assert down.status_code == 503
+    assert down.json()["down"] == ["redis", "falkordb"]
+    assert "daert up" in down.json()["components"]["redis"]["hint"]
+    assert httpx.get(f"{base}/healthz").status_code == 200  # the API itself stays up
+
+    again = daert(data_dir, "up")
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stderr  # postgres and the model were reused
+    assert httpx.get(f"{base}/readyz", timeout=30).status_code == 200
+
+    doctor = daert(data_dir, "doctor")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "pgvector" in doctor.stdout
+
+    # SIGKILL the server: the services it started die with it; the one `daert up` started stays.
+    owned = [int(r["pid"]) for n, r in status(data_dir).items() if r and n != "redis"]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert gone(owned), "services owned by a killed `daert serve` were left running"
+    after = status(data_dir)
+    assert after["postgres"] is None and after["model"] is None
+    assert after["redis"] is not None
+
+
+def test_up_twice_then_down(data_dir: Path) -> None:
+    first = daert(data_dir, "up", "--json")
+    assert first.returncode == 0, first.stderr
+    pids = {n: r["pid"] for n, r in json.loads(first.stdout).items()}
+    assert set(pids) == {"postgres", "redis", "model"}
+    second = daert(data_dir, "up", "--json")
+    assert {n: r["pid"] for n, r in json.loads(second.stdout).items()} == pids
+    assert "hunter" not in second.stdout and ":***@" in second.stdout
+    done = daert(data_dir, "down")
+    assert done.returncode == 0
+    assert gone([int(p) for p in pids.values()])
+    assert daert(data_dir, "doctor").returncode == 1
+
+
+def test_serve_refuses_a_taken_port(data_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        done = daert(data_dir, "serve", "--port", str(port))
+    assert done.returncode == 2
+    assert "port_in_use" in done.stderr and "--port" in done.stderr
