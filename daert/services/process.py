@@ -73,7 +73,6 @@ def spawn(spec: LaunchSpec, log_path: Path, *, detached: bool) -> subprocess.Pop
         entry = pwd.getpwnam(spec.run_as)
         uid, gid = entry.pw_uid, entry.pw_gid
     env = {**os.environ, **spec.env}
-    env.pop("PYTHONPATH", None)
     death = None if detached else spec.stop_signal
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:

@@ -104,6 +104,11 @@ class Supervisor:
         record = self.state.read(svc.name)
         if record is not None and record.is_alive() and svc.ready(record.port):
             progress(f"{svc.title}: already running on 127.0.0.1:{record.port} (pid {record.pid})")
+            if not record.detached and record.owner_pid != os.getpid():
+                progress(
+                    f"{svc.title}: note: it belongs to process {record.owner_pid} and stops with "
+                    "it; start shared services with `daert up` to keep them independent"
+                )
             return record
         if record is not None:
             if record.is_alive():  # alive but not answering: hung, replace it
