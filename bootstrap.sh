@@ -2,12 +2,12 @@
 # Sets up everything daert needs on this machine: system packages (when root), Python 3.12,
 # the virtualenv in .venv and the project with its extras. Idempotent; quick the second time.
 #   DAERT_PYTHON=/path/to/python3.12   use this interpreter
-#   DAERT_EXTRAS=embedded,dev          extras to install (default: embedded,dev)
+#   DAERT_EXTRAS=...                   extras to install (default: embedded,local-embeddings,dev)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV=.venv
-EXTRAS="${DAERT_EXTRAS:-embedded,dev}"
+EXTRAS="${DAERT_EXTRAS:-embedded,local-embeddings,dev}"
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$1" >&2; [ -n "${2:-}" ] && printf '  hint: %s\n' "$2" >&2; exit 2; }
 
@@ -67,7 +67,7 @@ fi
 stamp="$VENV/.daert-installed"
 want="$(cat pyproject.toml | sha256sum | cut -c1-16) $EXTRAS"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  say "installing daert[$EXTRAS] (the first time builds Redis+FalkorDB and llama.cpp: ~20 min on 2 cores; cached after)"
+  say "installing daert[$EXTRAS] (the first time builds Redis+FalkorDB and llama.cpp: ~10-20 min on 2 cores; cached after)"
   export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
   log="$VENV/install.log"
   set +o pipefail

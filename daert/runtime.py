@@ -5,7 +5,10 @@ Everything else receives what it needs (URLs, a supervisor, probe targets) from 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from daert.health import Mode, Target
 from daert.services.base import EmbeddedService
@@ -14,6 +17,10 @@ from daert.services.postgres import EmbeddedPostgres
 from daert.services.redis import EmbeddedRedis
 from daert.services.supervisor import Managed, Supervisor
 from daert.settings import Settings
+
+if TYPE_CHECKING:  # the gateway pulls in LiteLLM: imported only where it is built
+    from agents.embeddings.ports import Embedder
+    from agents.gateway import GuidanceRunner, ModelGateway
 
 UP_HINT = "run `daert up` (or restart `daert serve`) to start the embedded services"
 
@@ -93,3 +100,56 @@ def probe_targets(settings: Settings, urls: Endpoints) -> list[Target]:
         Target("model", "Chat model (OpenAI-compatible)", model_mode, model_mode != "disabled",
                urls.model, hint(settings.model_url, "DAERT_MODEL_URL")),
     ]  # fmt: skip
+
+
+def local_gguf(settings: Settings) -> Path | None:
+    """The GGUF the embedded model serves, for in-process guidance."""
+    if not settings.wants_local_model:
+        return None
+    return EmbeddedModel(settings.data_dir, model_path=settings.local_model_path).gguf()
+
+
+def build_gateway(settings: Settings, urls: Endpoints) -> ModelGateway:
+    """The model gateway over every chat alias; usage is recorded in PostgreSQL when it runs."""
+    from agents.gateway import ModelGateway, resolve  # noqa: PLC0415
+    from agents.gateway.usage import PostgresUsageStore  # noqa: PLC0415
+
+    aliases = resolve(
+        settings.chat_models(),
+        local_url=urls.model if settings.model_url is None else None,
+        default_timeout=settings.model_timeout,
+        env=os.environ,
+    )
+    usage = PostgresUsageStore(urls.postgres) if urls.postgres else None
+    return ModelGateway(
+        aliases,
+        usage=usage,
+        retries=settings.model_retries,
+        cooldown=settings.model_cooldown,
+        allowed_fails=settings.model_allowed_fails,
+    )
+
+
+def build_guidance(settings: Settings) -> GuidanceRunner | None:
+    if settings.structured_local != "guidance":
+        return None
+    from agents.gateway import GuidanceRunner  # noqa: PLC0415
+
+    gguf = local_gguf(settings)
+    return GuidanceRunner(gguf, settings.local_model_context) if gguf else None
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    from agents.embeddings.local import MODEL_NAME, LocalMiniLM  # noqa: PLC0415
+
+    if settings.embedder == MODEL_NAME:
+        return LocalMiniLM()
+    from agents.embeddings.hosted import LiteLLMEmbedder  # noqa: PLC0415
+    from daert.errors import ConfigError  # noqa: PLC0415
+
+    if settings.embedder_dimension is None:
+        raise ConfigError(
+            f"DAERT_EMBEDDER={settings.embedder} needs its vector size",
+            hint="set DAERT_EMBEDDER_DIMENSION (e.g. 1536 for openai/text-embedding-3-small)",
+        )
+    return LiteLLMEmbedder(settings.embedder, settings.embedder_dimension)

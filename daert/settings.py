@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Field,
     HttpUrl,
     PostgresDsn,
@@ -36,6 +38,37 @@ CONFIG_ENV = "DAERT_CONFIG"
 DEFAULT_CONFIG_NAME = "daert.toml"
 
 Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+CHAT_ALIASES = ("chat", "planner", "summarizer", "judge")
+LOCAL_MODEL = "local"
+
+
+class DeploymentSpec(BaseModel):
+    """One place an alias can send a call to; an alias tries its deployments in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        description="LiteLLM model id ('openai/gpt-4o-mini', 'anthropic/claude-...'), "
+        "'openai/<name>' with api_base for an OpenAI-compatible server, or 'local'."
+    )
+    api_base: HttpUrl | None = None
+    api_key_env: str | None = Field(None, description="Environment variable holding the key.")
+    kind: Literal["hosted", "openai_compatible", "llamacpp"] | None = Field(
+        None, description="Inferred when unset: 'local' is llamacpp, an api_base is compatible."
+    )
+    timeout: float | None = Field(None, gt=0)
+    input_cost_per_token: float | None = Field(None, ge=0)
+    output_cost_per_token: float | None = Field(None, ge=0)
+
+    @property
+    def resolved_kind(self) -> str:
+        if self.kind is not None:
+            return self.kind
+        if self.model == LOCAL_MODEL:
+            return "llamacpp"
+        return "openai_compatible" if self.api_base is not None else "hosted"
 
 
 def default_data_dir() -> Path:
@@ -101,6 +134,29 @@ class Settings(BaseSettings):
     model_port: Port = 0
     start_timeout: Annotated[float, Field(gt=0, le=600)] = 90.0
 
+    # The model gateway.
+    models: dict[str, list[DeploymentSpec]] = Field(
+        default_factory=dict,
+        description="Alias -> ordered deployments (JSON in DAERT_MODELS, tables in daert.toml).",
+    )
+    model_name: str = Field("default", description="Model name sent to DAERT_MODEL_URL.")
+    model_retries: Annotated[int, Field(ge=0, le=10)] = 1
+    model_timeout: Annotated[float, Field(gt=0)] = 120.0
+    model_cooldown: Annotated[float, Field(ge=0)] = 30.0
+    model_allowed_fails: Annotated[int, Field(ge=0)] = 2
+    structured_local: Literal["grammar", "guidance"] = Field(
+        "grammar",
+        description="How local llama.cpp output is constrained: a grammar sent to the server, "
+        "or guidance running the GGUF in-process.",
+    )
+    embedder: str = Field(
+        "local/all-MiniLM-L6-v2",
+        description="'local/all-MiniLM-L6-v2' (packaged, offline) or a LiteLLM embedding model.",
+    )
+    embedder_dimension: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Vector size of a hosted embedder (the local one knows its own)."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -124,6 +180,9 @@ class Settings(BaseSettings):
                 f"host={self.host!r} exposes the API beyond this machine without a key; "
                 "set DAERT_API_KEY (a long random string) or bind DAERT_HOST=127.0.0.1"
             )
+        for alias, specs in self.models.items():
+            if not specs:
+                raise ValueError(f"models.{alias} lists no deployment; give at least one")
         if self.environment == "production" and self.api_key is None:
             raise ValueError("environment=production requires DAERT_API_KEY")
         return self
@@ -140,9 +199,25 @@ class Settings(BaseSettings):
         url = self.falkordb_url or self.redis_url
         return str(url) if url else None
 
+    def chat_models(self) -> dict[str, list[DeploymentSpec]]:
+        """Every chat alias with its deployments: configured ones, else the default server.
+
+        With nothing configured an alias uses DAERT_MODEL_URL when set, else the local model.
+        """
+        if self.model_url is not None:
+            default = DeploymentSpec(model=f"openai/{self.model_name}", api_base=self.model_url)
+        else:
+            default = DeploymentSpec(model=LOCAL_MODEL)
+        resolved = {alias: [default] for alias in CHAT_ALIASES}
+        resolved.update({k: v for k, v in self.models.items() if k != "embed"})
+        return resolved
+
     @property
     def wants_local_model(self) -> bool:
-        return self.local_model and self.model_url is None
+        uses_local = any(
+            spec.model == LOCAL_MODEL for specs in self.chat_models().values() for spec in specs
+        )
+        return self.local_model and uses_local
 
 
 def _config_path(explicit: Path | None) -> Path | None:

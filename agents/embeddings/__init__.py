@@ -1,0 +1,1 @@
+"""Embedders: text to vectors, with the dimension as part of each embedder's identity."""

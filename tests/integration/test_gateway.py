@@ -1,0 +1,201 @@
+"""The gateway through real LiteLLM against a local OpenAI-compatible double."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from agents.embeddings.hosted import LiteLLMEmbedder
+from agents.gateway import ModelGateway, resolve, structured
+from agents.gateway.errors import (
+    ContextTooLong,
+    MissingModelKey,
+    ModelRateLimited,
+    ModelTimeout,
+    ModelUnavailable,
+    StructuredOutputError,
+    UnknownAlias,
+)
+from agents.gateway.usage import ModelCall, UsageSummary
+from daert.errors import ServiceError
+from daert.services.supervisor import free_port
+from daert.settings import DeploymentSpec
+from tests.doubles.openai_server import OpenAIDouble, fail, ok, slow
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+def spec(url: str, **kw: Any) -> DeploymentSpec:
+    return DeploymentSpec(model="openai/double", api_base=url, **kw)
+
+
+class Recorder:
+    """An in-memory usage store twin (the PostgreSQL one has its own test)."""
+
+    def __init__(self) -> None:
+        self.calls: list[ModelCall] = []
+
+    async def record(self, call: ModelCall) -> None:
+        self.calls.append(call)
+
+    async def summary(self, **_: Any) -> list[UsageSummary]:
+        return []
+
+
+def gateway(models: dict[str, list[DeploymentSpec]], **kw: Any) -> ModelGateway:
+    kw.setdefault("retries", 0)
+    return ModelGateway(resolve(models, local_url=None, default_timeout=5, env=os.environ), **kw)
+
+
+async def test_answer_tokens_and_usage() -> None:
+    usage = Recorder()
+    with OpenAIDouble(default=ok("four")) as double:
+        gw = gateway({"chat": [spec(double.url)]}, usage=usage)
+        done = await gw.complete("chat", HI, thread_id="t1", user_id="u1")
+        await gw.flush()
+    assert done.text == "four"
+    assert (done.prompt_tokens, done.completion_tokens) == (7, 3)
+    assert done.deployment == "chat#0"
+    assert double.requests[0]["body"]["messages"] == HI
+    [call] = usage.calls
+    assert call.ok and call.thread_id == "t1" and call.user_id == "u1" and call.latency_ms > 0
+
+
+async def test_retry_stays_on_the_deployment() -> None:
+    with OpenAIDouble().then(fail(500)) as double:
+        done = await gateway({"chat": [spec(double.url)]}, retries=1).complete("chat", HI)
+    assert done.text == "hello from the double"
+    assert len(double.requests) == 2
+
+
+async def test_fallback_to_the_next_deployment_in_order() -> None:
+    with OpenAIDouble(default=fail(500)) as broken, OpenAIDouble(default=ok("backup")) as backup:
+        gw = gateway({"chat": [spec(broken.url), spec(backup.url)]})
+        done = await gw.complete("chat", HI)
+    assert done.text == "backup"
+    assert done.deployment == "chat#1"
+    assert len(broken.requests) == 1
+
+
+async def test_cooldown_takes_a_failing_deployment_out() -> None:
+    with OpenAIDouble(default=fail(503)) as broken, OpenAIDouble(default=ok("backup")) as backup:
+        gw = gateway({"chat": [spec(broken.url), spec(backup.url)]}, allowed_fails=1, cooldown=60)
+        for _ in range(5):
+            assert (await gw.complete("chat", HI)).text == "backup"
+    assert len(broken.requests) < 5, "the broken deployment kept being called"
+    assert len(backup.requests) == 5
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [(fail(429), ModelRateLimited), (fail(500), ModelUnavailable), (fail(503), ModelUnavailable)],
+)
+async def test_upstream_failures_become_typed_retryable_errors(
+    reply: Any, error: type[Exception]
+) -> None:
+    usage = Recorder()
+    with OpenAIDouble(default=reply) as double:
+        gw = gateway({"chat": [spec(double.url)]}, usage=usage)
+        with pytest.raises(error) as caught:
+            await gw.complete("chat", HI)
+        await gw.flush()
+    assert caught.value.retryable  # type: ignore[attr-defined]
+    assert caught.value.hint  # type: ignore[attr-defined]
+    assert usage.calls[0].ok is False and usage.calls[0].error_code
+
+
+async def test_timeout_is_typed_and_does_not_hang() -> None:
+    with OpenAIDouble(default=slow(5)) as double:
+        gw = gateway({"chat": [spec(double.url, timeout=0.5)]})
+        with pytest.raises(ModelTimeout) as caught:
+            await gw.complete("chat", HI)
+    assert caught.value.retryable
+
+
+async def test_unreachable_server() -> None:
+    gw = gateway({"chat": [spec(f"http://127.0.0.1:{free_port()}/v1")]})
+    with pytest.raises(ModelUnavailable) as caught:
+        await gw.complete("chat", HI)
+    assert "daert models" in caught.value.hint
+
+
+async def test_context_overflow_is_a_client_error() -> None:
+    message = "This model's maximum context length is 4096 tokens. However, you requested 9000."
+    with (
+        OpenAIDouble(default=fail(400, message)) as double,
+        pytest.raises(ContextTooLong) as caught,
+    ):
+        await gateway({"chat": [spec(double.url)]}).complete("chat", HI)
+    assert caught.value.http_status == 413
+
+
+async def test_unknown_alias_and_missing_key() -> None:
+    with OpenAIDouble() as double:
+        gw = gateway({"chat": [spec(double.url)]})
+        with pytest.raises(UnknownAlias, match="chat"):
+            await gw.complete("chatt", HI)
+    os.environ.pop("DAERT_TEST_MISSING_KEY", None)
+    with pytest.raises(MissingModelKey) as caught:
+        gateway(
+            {
+                "chat": [
+                    DeploymentSpec(model="openai/gpt-4o-mini", api_key_env="DAERT_TEST_MISSING_KEY")
+                ]
+            }
+        )
+    assert "DAERT_TEST_MISSING_KEY" in caught.value.message
+    with pytest.raises(MissingModelKey):  # a hosted provider without its standard variable
+        gateway(
+            {"chat": [DeploymentSpec(model="anthropic/claude-3-5-haiku-latest")]},
+        )
+
+
+async def test_streaming_yields_text_and_records_usage() -> None:
+    usage = Recorder()
+    with OpenAIDouble(default=ok("one two three")) as double:
+        gw = gateway({"chat": [spec(double.url)]}, usage=usage)
+        pieces = [p async for p in gw.stream("chat", HI, user_id="u")]
+        await gw.flush()
+    assert len(pieces) == 3
+    assert "".join(pieces).split() == ["one", "two", "three"]
+    assert usage.calls[0].streamed and usage.calls[0].completion_tokens == 3
+
+
+class Verdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: Literal["yes", "no"]
+    confidence: int
+
+
+async def test_structured_output_with_json_schema_and_one_repair() -> None:
+    with OpenAIDouble().then(ok("not json"), ok('{"label": "yes", "confidence": 80}')) as double:
+        verdict = await structured(gateway({"judge": [spec(double.url)]}), "judge", HI, Verdict)
+    assert verdict == Verdict(label="yes", confidence=80)
+    first = double.requests[0]["body"]
+    assert first["response_format"]["type"] == "json_schema"
+    assert first["response_format"]["json_schema"]["schema"]["additionalProperties"] is False
+    assert len(double.requests) == 2  # the repair round
+
+
+async def test_structured_output_gives_up_with_a_typed_error() -> None:
+    with (
+        OpenAIDouble(default=ok('{"label": "maybe"}')) as double,
+        pytest.raises(StructuredOutputError) as caught,
+    ):
+        await structured(gateway({"judge": [spec(double.url)]}), "judge", HI, Verdict)
+    assert caught.value.code == "model_output_invalid"
+    assert len(double.requests) == 2
+
+
+async def test_hosted_embedder_checks_the_dimension() -> None:
+    with OpenAIDouble() as double:
+        embedder = LiteLLMEmbedder("openai/double-embed", 3, api_base=double.url, api_key="x")
+        vectors = await embedder.embed(["ab", "abcd"])
+        assert vectors == [[2.0, 1.0, 0.0], [4.0, 1.0, 0.0]]
+        wrong = LiteLLMEmbedder("openai/double-embed", 4, api_base=double.url, api_key="x")
+        with pytest.raises(ServiceError) as caught:
+            await wrong.embed(["x"])
+    assert caught.value.code == "embedder_dimension_mismatch"
