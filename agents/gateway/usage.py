@@ -46,6 +46,9 @@ class UsageSummary:
 class UsageStore(Protocol):
     """Where model calls are recorded and summed up."""
 
+    async def setup(self) -> None:
+        """Create or migrate what the store needs; safe to call every start."""
+
     async def record(self, call: ModelCall) -> None: ...
 
     async def summary(

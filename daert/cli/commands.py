@@ -186,6 +186,15 @@ def serve(
     run_server(settings, log=lambda m: err.print(f"[dim]{m}[/]"))
 
 
+def _register_groups() -> None:
+    from daert.cli.models import models_app  # noqa: PLC0415 - keeps `daert --help` fast
+
+    app.add_typer(models_app, name="models")
+
+
+_register_groups()
+
+
 def run() -> None:
     """Entry point: DaertError becomes a clear message and its exit code, never a traceback."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally` blocks on SIGTERM

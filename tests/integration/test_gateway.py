@@ -20,10 +20,10 @@ from agents.gateway.errors import (
     UnknownAlias,
 )
 from agents.gateway.usage import ModelCall, UsageSummary
+from agents.testing.openai_double import OpenAIDouble, fail, ok, slow
 from daert.errors import ServiceError
 from daert.services.supervisor import free_port
 from daert.settings import DeploymentSpec
-from tests.doubles.openai_server import OpenAIDouble, fail, ok, slow
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -37,6 +37,9 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[ModelCall] = []
+
+    async def setup(self) -> None:
+        return None
 
     async def record(self, call: ModelCall) -> None:
         self.calls.append(call)

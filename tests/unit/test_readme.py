@@ -24,3 +24,22 @@ def test_every_command_is_documented() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
     assert "make test" in README and "make test" in ci
+
+
+def test_the_models_example_in_the_readme_loads(tmp_path: Path) -> None:
+    import re
+
+    from daert.settings import load_settings
+
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", README, re.S) if "models.chat" in b)
+    config = tmp_path / "daert.toml"
+    config.write_text(block)
+    models = load_settings(config).chat_models()
+    assert [d.model for d in models["chat"]] == [
+        "openai/gpt-4o-mini",
+        "openai/qwen2.5-7b-instruct",
+        "local",
+    ]
+    assert [d.resolved_kind for d in models["chat"]] == ["hosted", "openai_compatible", "llamacpp"]
+    assert models["judge"][0].model.startswith("anthropic/")
+    assert models["planner"][0].model == "local"  # unconfigured aliases use the local model

@@ -147,3 +147,20 @@ class OpenAIDouble:
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+
+
+def main() -> None:
+    """`python -m agents.testing.openai_double --port N`: serve until killed (for benchmarks)."""
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    double = OpenAIDouble(port=args.port or free_port())
+    with double:
+        print(double.url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

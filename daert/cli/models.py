@@ -1,0 +1,116 @@
+"""`daert models`: the aliases, their deployments and health; `daert models call` to try one."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from daert.runtime import build_gateway, build_supervisor, endpoints
+from daert.settings import Settings
+
+models_app = typer.Typer(
+    help="Model aliases (chat, planner, summarizer, judge) and their deployments.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    obj = ctx.find_root().obj
+    settings: Settings = obj.settings()
+    return settings
+
+
+def _health(api_base: str | None, kind: str) -> str:
+    if kind == "hosted":
+        return "key set"  # a hosted check would cost a call; `models call` makes one
+    if api_base is None:
+        return "[red]not running[/]"
+    try:
+        response = httpx.get(f"{api_base.rstrip('/')}/models", timeout=3)
+    except httpx.HTTPError as error:
+        return f"[red]down[/] ({escape(type(error).__name__)})"
+    return "[green]ok[/]" if response.status_code == 200 else f"[red]HTTP {response.status_code}[/]"
+
+
+@models_app.callback()
+def models(ctx: typer.Context) -> None:
+    """List every alias with its deployments in fallback order, their health and latency."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings(ctx)
+    urls = endpoints(settings, build_supervisor(settings))
+    gateway = build_gateway(settings, urls)
+
+    async def summaries() -> dict[str, tuple[int, float | None]]:
+        if gateway.usage is None:
+            return {}
+        try:
+            rows = await gateway.usage.summary()
+        except Exception:  # noqa: BLE001 - no usage table yet, or PostgreSQL down: no latency
+            return {}
+        return {r.alias: (r.calls, r.last_latency_ms) for r in rows}
+
+    usage = asyncio.run(summaries())
+    table = Table(title="model aliases (deployments in fallback order)", title_justify="left")
+    for column in ("alias", "#", "deployment", "kind", "health", "calls", "last latency"):
+        table.add_column(column, overflow="fold")
+    for alias, deployments in gateway.deployments.items():
+        calls, last = usage.get(alias, (0, None))
+        for d in deployments:
+            health = (
+                _health(d.params.get("api_base"), d.kind)
+                if d.available
+                else (f"[red]unavailable[/]: {escape(d.unavailable_reason)}")
+            )
+            table.add_row(
+                alias if d.index == 0 else "",
+                str(d.index),
+                escape(d.label),
+                d.kind,
+                health,
+                str(calls) if d.index == 0 else "",
+                f"{last:.0f} ms" if last is not None and d.index == 0 else "",
+            )
+    table.add_row("embed", "0", escape(settings.embedder), "embedder", "", "", "")
+    out.print(table)
+
+
+@models_app.command("call")
+def call(
+    ctx: typer.Context,
+    alias: Annotated[str, typer.Argument(help="chat, planner, summarizer, judge, ...")],
+    prompt: Annotated[str, typer.Argument(help="The user message; '-' reads standard input.")],
+    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+    system: Annotated[str | None, typer.Option(help="A system message to put first.")] = None,
+) -> None:
+    """Send one prompt through the gateway and stream the answer (a raw model call)."""
+    settings = _settings(ctx)
+    text = sys.stdin.read() if prompt == "-" else prompt
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": text}
+    ]
+    gateway = build_gateway(settings, endpoints(settings, build_supervisor(settings)))
+
+    async def run() -> None:
+        if gateway.usage is not None:
+            await gateway.usage.setup()
+        try:
+            async for piece in gateway.stream(
+                alias, messages, max_tokens=max_tokens, user_id="cli"
+            ):
+                out.print(piece, end="", markup=False, highlight=False, soft_wrap=True)
+            out.print()
+        finally:
+            await gateway.aclose()
+
+    asyncio.run(run())
