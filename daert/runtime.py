@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from daert.health import Mode, Target
 from daert.services.base import EmbeddedService
+from daert.services.datadir import ensure_data_dir
 from daert.services.llama import EmbeddedModel
 from daert.services.postgres import EmbeddedPostgres
 from daert.services.redis import EmbeddedRedis
@@ -38,6 +39,7 @@ def embedded_services(settings: Settings) -> list[Managed]:
             model_path=settings.local_model_path,
             chat_format=settings.local_model_chat_format,
             context=settings.local_model_context,
+            adapters=settings.local_adapters,
         )
         wanted.append((model, settings.model_port))
     return [Managed(service, port) for service, port in wanted]
@@ -106,6 +108,7 @@ def local_gguf(settings: Settings) -> Path | None:
     """The GGUF the embedded model serves, for in-process guidance."""
     if not settings.wants_local_model:
         return None
+    ensure_data_dir(settings.data_dir)  # the packaged model is assembled into it on first use
     return EmbeddedModel(settings.data_dir, model_path=settings.local_model_path).gguf()
 
 

@@ -42,6 +42,7 @@ Port = Annotated[int, Field(ge=0, le=65535)]
 
 CHAT_ALIASES = ("chat", "planner", "summarizer", "judge")
 LOCAL_MODEL = "local"
+ADAPTER_PREFIX = "local+"  # "local+<adapter>": the local model with a LoRA adapter applied
 
 
 class DeploymentSpec(BaseModel):
@@ -66,7 +67,7 @@ class DeploymentSpec(BaseModel):
     def resolved_kind(self) -> str:
         if self.kind is not None:
             return self.kind
-        if self.model == LOCAL_MODEL:
+        if self.model == LOCAL_MODEL or self.model.startswith(ADAPTER_PREFIX):
             return "llamacpp"
         return "openai_compatible" if self.api_base is not None else "hosted"
 
@@ -129,6 +130,10 @@ class Settings(BaseSettings):
     )
     local_model_chat_format: str = "gemma"
     local_model_context: Annotated[int, Field(ge=256, le=131072)] = 2048
+    local_adapters: dict[str, Path] = Field(
+        default_factory=dict,
+        description="LoRA adapters (GGUF) served by the local model as 'local+<name>'.",
+    )
     postgres_port: Port = Field(0, description="0 picks a free port and remembers it.")
     redis_port: Port = 0
     model_port: Port = 0
@@ -183,6 +188,13 @@ class Settings(BaseSettings):
         for alias, specs in self.models.items():
             if not specs:
                 raise ValueError(f"models.{alias} lists no deployment; give at least one")
+            for spec in specs:
+                name = spec.model.removeprefix(ADAPTER_PREFIX)
+                if spec.model.startswith(ADAPTER_PREFIX) and name not in self.local_adapters:
+                    raise ValueError(
+                        f"models.{alias} uses {spec.model!r} but no adapter {name!r} is in "
+                        "local_adapters (DAERT_LOCAL_ADAPTERS)"
+                    )
         if self.environment == "production" and self.api_key is None:
             raise ValueError("environment=production requires DAERT_API_KEY")
         return self
@@ -215,7 +227,9 @@ class Settings(BaseSettings):
     @property
     def wants_local_model(self) -> bool:
         uses_local = any(
-            spec.model == LOCAL_MODEL for specs in self.chat_models().values() for spec in specs
+            spec.resolved_kind == "llamacpp" and spec.api_base is None
+            for specs in self.chat_models().values()
+            for spec in specs
         )
         return self.local_model and uses_local
 

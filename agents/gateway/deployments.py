@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.gateway.errors import MissingModelKey
-from daert.settings import LOCAL_MODEL, DeploymentSpec
+from daert.settings import ADAPTER_PREFIX, LOCAL_MODEL, DeploymentSpec
 
-LOCAL_MODEL_ID = "openai/local"  # what the embedded llama.cpp server calls its model
 NO_KEY = "not-needed"  # OpenAI-compatible servers without auth still need a non-empty key
 
 
@@ -64,8 +63,8 @@ def resolve(  # noqa: PLR0912 - one branch per kind of deployment, kept together
         for index, spec in enumerate(specs):
             params: dict[str, Any] = {"timeout": spec.timeout or default_timeout}
             available, reason = True, ""
-            if spec.model == LOCAL_MODEL:
-                params.update(model=LOCAL_MODEL_ID, api_key=NO_KEY)
+            if spec.model == LOCAL_MODEL or spec.model.startswith(ADAPTER_PREFIX):
+                params.update(model=f"openai/{spec.model}", api_key=NO_KEY)
                 if local_url is None:
                     available, reason = False, "the local model is not running (`daert up`)"
                 else:

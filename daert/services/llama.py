@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -13,6 +15,7 @@ import httpx
 from daert.errors import ConfigError, ServiceError
 from daert.services.base import package_dir
 from daert.services.process import LaunchSpec
+from daert.settings import ADAPTER_PREFIX
 
 MODEL_ALIAS = "local"
 
@@ -31,8 +34,11 @@ class EmbeddedModel:
         model_path: Path | None = None,
         chat_format: str = "gemma",
         context: int = 2048,
+        adapters: Mapping[str, Path] | None = None,
     ) -> None:
         self.models_dir = data_dir / "models"
+        self.config_file = data_dir / "run" / "model-server.json"
+        self.adapters = dict(adapters or {})
         self.model_path = model_path
         self.chat_format = chat_format
         self.context = context
@@ -72,9 +78,40 @@ class EmbeddedModel:
     def prepare(self) -> None:
         package_dir("llama_cpp")
         self.gguf()
+        for name, path in self.adapters.items():
+            if not path.is_file():
+                raise ConfigError(
+                    f"LoRA adapter {name!r} at {path} is not a file",
+                    hint="fix its path in DAERT_LOCAL_ADAPTERS / local_adapters, or remove it",
+                    code="model_adapter_missing",
+                )
+
+    def _write_config(self, port: int, threads: int) -> Path:
+        """Several aliases on one server: the base model and one per adapter."""
+        base = {
+            "model": str(self.gguf()),
+            "chat_format": self.chat_format,
+            "n_ctx": self.context,
+            "n_threads": threads,
+        }
+        models = [{**base, "model_alias": MODEL_ALIAS}] + [
+            {**base, "model_alias": f"{ADAPTER_PREFIX}{name}", "lora_path": str(path)}
+            for name, path in sorted(self.adapters.items())
+        ]
+        self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(
+            json.dumps({"host": "127.0.0.1", "port": port, "models": models}, indent=2)
+        )
+        return self.config_file
 
     def launch(self, port: int) -> LaunchSpec:
         threads = max(1, (os.cpu_count() or 2) - 1)
+        if self.adapters:
+            config = self._write_config(port, threads)
+            return LaunchSpec(
+                argv=[sys.executable, "-m", "llama_cpp.server", "--config_file", str(config)],
+                stop_signal=self.stop_signal,
+            )
         return LaunchSpec(
             argv=[
                 sys.executable,
