@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import sys
 from typing import Annotated
 
@@ -12,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agents.gateway.usage import UsageSummary
+from daert.errors import ServiceError
 from daert.runtime import build_gateway, build_supervisor, endpoints
 from daert.settings import Settings
 
@@ -114,3 +118,43 @@ def call(
             await gateway.aclose()
 
     asyncio.run(run())
+
+
+@models_app.command("usage")
+def usage(
+    ctx: typer.Context,
+    hours: Annotated[float, typer.Option(help="Only calls of the last N hours (0: all).")] = 24,
+    thread: Annotated[str | None, typer.Option(help="Only this thread id.")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this user id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Tokens, cost and latency of model calls per alias, from PostgreSQL."""
+    settings = _settings(ctx)
+    gateway = build_gateway(settings, endpoints(settings, build_supervisor(settings)))
+    store = gateway.usage
+    if store is None:
+        raise ServiceError(
+            "PostgreSQL is not running, and usage lives there",
+            hint="run `daert up`",
+            code="usage_unavailable",
+        )
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours) if hours > 0 else None
+
+    async def run() -> list[UsageSummary]:
+        await store.setup()
+        return await store.summary(since=since, thread_id=thread, user_id=user)
+
+    rows = asyncio.run(run())
+    if as_json:
+        out.print_json(data=[dataclasses.asdict(r) for r in rows])
+        return
+    table = Table(
+        title="model usage" + (f", last {hours:g} h" if since else ""), title_justify="left"
+    )
+    for column in ("alias", "calls", "failed", "prompt tok", "completion tok", "cost $", "p50 ms"):
+        table.add_column(column, justify="right" if column != "alias" else "left")
+    for r in rows:
+        p50 = f"{r.p50_latency_ms:.0f}" if r.p50_latency_ms is not None else ""
+        table.add_row(r.alias, str(r.calls), str(r.failures), str(r.prompt_tokens),
+                      str(r.completion_tokens), f"{r.cost_usd:.6f}", p50)  # fmt: skip
+    out.print(table)

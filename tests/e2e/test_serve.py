@@ -134,6 +134,18 @@ def test_up_twice_then_down(data_dir: Path) -> None:
     second = daert(data_dir, "up", "--json")
     assert {n: r["pid"] for n, r in json.loads(second.stdout).items()} == pids
     assert "hunter" not in second.stdout and ":***@" in second.stdout
+
+    listed = daert(data_dir, "models")
+    assert listed.returncode == 0, listed.stderr
+    assert "llamacpp" in listed.stdout and "ok" in listed.stdout
+    called = daert(data_dir, "models", "call", "chat", "Hello", "--max-tokens", "4")
+    assert called.returncode == 0, called.stderr
+    assert called.stdout.strip()
+    usage = json.loads(daert(data_dir, "models", "usage", "--json", "--user", "cli").stdout)
+    assert usage[0]["alias"] == "chat" and usage[0]["calls"] == 1
+    unknown = daert(data_dir, "models", "call", "nope", "Hello")
+    assert unknown.returncode == 2 and "model_alias_unknown" in unknown.stderr
+
     done = daert(data_dir, "down")
     assert done.returncode == 0
     assert gone([int(p) for p in pids.values()])

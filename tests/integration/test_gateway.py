@@ -202,3 +202,36 @@ async def test_hosted_embedder_checks_the_dimension() -> None:
         with pytest.raises(ServiceError) as caught:
             await wrong.embed(["x"])
     assert caught.value.code == "embedder_dimension_mismatch"
+
+
+async def test_cost_comes_from_the_local_cost_map_or_the_deployment() -> None:
+    usage = Recorder()
+    with OpenAIDouble() as double:
+        known = DeploymentSpec(model="openai/gpt-4o-mini", api_base=double.url)
+        priced = spec(double.url, input_cost_per_token=0.001, output_cost_per_token=0.002)
+        gw = gateway({"chat": [known], "own": [priced]}, usage=usage)
+        mapped = await gw.complete("chat", HI)
+        own = await gw.complete("own", HI)
+        await gw.flush()
+    assert mapped.cost_usd is not None and 0 < mapped.cost_usd < 0.001
+    assert own.cost_usd == pytest.approx(7 * 0.001 + 3 * 0.002)
+    assert [c.cost_usd for c in usage.calls] == [mapped.cost_usd, own.cost_usd]
+
+
+def test_litellm_import_makes_no_network_call() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise SystemExit('network call at import')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "from agents.gateway.gateway import _litellm\n"
+        "print(len(_litellm().model_cost) > 100)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"
