@@ -67,7 +67,7 @@ fi
 stamp="$VENV/.daert-installed"
 want="$(cat pyproject.toml | sha256sum | cut -c1-16) $EXTRAS"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  say "installing daert[$EXTRAS] (the first time builds Redis+FalkorDB and llama.cpp: ~10-20 min on 2 cores; cached after)"
+  say "installing daert[$EXTRAS] (the first time builds Redis+FalkorDB and llama.cpp: ~10 min on 2 cores plus the PyTorch download; cached after)"
   export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
   log="$VENV/install.log"
   set +o pipefail

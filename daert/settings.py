@@ -185,6 +185,11 @@ class Settings(BaseSettings):
                 f"host={self.host!r} exposes the API beyond this machine without a key; "
                 "set DAERT_API_KEY (a long random string) or bind DAERT_HOST=127.0.0.1"
             )
+        if "embed" in self.models:
+            raise ValueError(
+                "models.embed is not a chat alias: set the embedder with DAERT_EMBEDDER "
+                "(and DAERT_EMBEDDER_DIMENSION for a hosted one)"
+            )
         for alias, specs in self.models.items():
             if not specs:
                 raise ValueError(f"models.{alias} lists no deployment; give at least one")
@@ -212,16 +217,18 @@ class Settings(BaseSettings):
         return str(url) if url else None
 
     def chat_models(self) -> dict[str, list[DeploymentSpec]]:
-        """Every chat alias with its deployments: configured ones, else the default server.
+        """Every chat alias with its deployments, in fallback order.
 
-        With nothing configured an alias uses DAERT_MODEL_URL when set, else the local model.
+        An alias left out uses chat's deployments; with chat left out too, DAERT_MODEL_URL
+        when it is set, else the local model.
         """
         if self.model_url is not None:
-            default = DeploymentSpec(model=f"openai/{self.model_name}", api_base=self.model_url)
+            default = [DeploymentSpec(model=f"openai/{self.model_name}", api_base=self.model_url)]
         else:
-            default = DeploymentSpec(model=LOCAL_MODEL)
-        resolved = {alias: [default] for alias in CHAT_ALIASES}
-        resolved.update({k: v for k, v in self.models.items() if k != "embed"})
+            default = [DeploymentSpec(model=LOCAL_MODEL)]
+        fallback = self.models.get("chat", default)
+        resolved = {alias: fallback for alias in CHAT_ALIASES}
+        resolved.update(self.models)
         return resolved
 
     @property

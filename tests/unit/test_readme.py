@@ -42,4 +42,4 @@ def test_the_models_example_in_the_readme_loads(tmp_path: Path) -> None:
     ]
     assert [d.resolved_kind for d in models["chat"]] == ["hosted", "openai_compatible", "llamacpp"]
     assert models["judge"][0].model.startswith("anthropic/")
-    assert models["planner"][0].model == "local"  # unconfigured aliases use the local model
+    assert models["planner"] == models["chat"]  # an alias left out uses chat's deployments

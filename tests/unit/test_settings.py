@@ -94,3 +94,26 @@ def test_production_needs_an_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAERT_ENVIRONMENT", "production")
     with pytest.raises(ConfigError, match="production"):
         load_settings()
+
+
+def test_aliases_inherit_chat_and_hosted_chat_needs_no_local_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "DAERT_MODELS", '{"chat": [{"model": "openai/gpt-4o-mini", "api_key_env": "K"}]}'
+    )
+    s = load_settings()
+    assert [d.model for d in s.chat_models()["judge"]] == ["openai/gpt-4o-mini"]
+    assert not s.wants_local_model
+    monkeypatch.setenv(
+        "DAERT_MODELS",
+        '{"chat": [{"model": "openai/gpt-4o-mini", "api_key_env": "K"}], '
+        '"summarizer": [{"model": "local"}]}',
+    )
+    assert load_settings().wants_local_model
+
+
+def test_embed_is_not_a_chat_alias(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAERT_MODELS", '{"embed": [{"model": "openai/text-embedding-3-small"}]}')
+    with pytest.raises(ConfigError, match="DAERT_EMBEDDER"):
+        load_settings()
