@@ -1,0 +1,1 @@
+"""Vector store: chunks with embeddings in PostgreSQL + pgvector, hybrid search."""
