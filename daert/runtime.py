@@ -22,6 +22,8 @@ from daert.settings import Settings
 if TYPE_CHECKING:  # the gateway pulls in LiteLLM: imported only where it is built
     from agents.embeddings.ports import Embedder
     from agents.gateway import GuidanceRunner, ModelGateway
+    from knowledge.ingest.pipeline import Ingestor
+    from knowledge.vector.pgvector import PgVectorStore
 
 UP_HINT = "run `daert up` (or restart `daert serve`) to start the embedded services"
 
@@ -156,3 +158,41 @@ def build_embedder(settings: Settings) -> Embedder:
             hint="set DAERT_EMBEDDER_DIMENSION (e.g. 1536 for openai/text-embedding-3-small)",
         )
     return LiteLLMEmbedder(settings.embedder, settings.embedder_dimension)
+
+
+def build_vector_store(urls: Endpoints) -> PgVectorStore:
+    from daert.errors import ServiceError  # noqa: PLC0415
+    from knowledge.vector.pgvector import PgVectorStore  # noqa: PLC0415
+
+    if urls.postgres is None:
+        raise ServiceError(
+            "PostgreSQL is not running, and the knowledge base lives there",
+            hint=UP_HINT,
+            code="postgres_down",
+        )
+    return PgVectorStore(urls.postgres)
+
+
+def build_ingestor(
+    settings: Settings, store: PgVectorStore, embedder: Embedder, collection: str | None = None
+) -> Ingestor:
+    from knowledge.ingest.chunking import (  # noqa: PLC0415
+        ChunkSpec,
+        embedder_token_counter,
+        estimate_tokens,
+    )
+    from knowledge.ingest.pipeline import Ingestor  # noqa: PLC0415
+
+    local = settings.embedder.startswith("local/")
+    return Ingestor(
+        store,
+        embedder,
+        collection or settings.collection,
+        spec=ChunkSpec(
+            max_tokens=settings.chunk_tokens,
+            overlap=settings.chunk_overlap,
+            post_max_tokens=settings.chunk_tokens,
+        ),
+        count_tokens=embedder_token_counter() if local else estimate_tokens,
+        max_bytes=settings.ingest_max_bytes,
+    )

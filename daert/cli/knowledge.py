@@ -1,0 +1,164 @@
+"""`daert ingest` and `daert search`: the knowledge base from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from daert.errors import InputError
+from daert.runtime import (
+    build_embedder,
+    build_ingestor,
+    build_supervisor,
+    build_vector_store,
+    endpoints,
+)
+from daert.settings import Settings
+from knowledge.ingest.pipeline import SourceResult, expand
+from knowledge.vector.ports import Hit, SearchOptions
+
+out = Console()
+err = Console(stderr=True)
+
+Collection = Annotated[
+    str | None, typer.Option("--collection", "-C", help="Collection \\[env: DAERT_COLLECTION].")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings: Settings = ctx.find_root().obj.settings()
+    return settings
+
+
+def ingest(
+    ctx: typer.Context,
+    sources: Annotated[list[str], typer.Argument(help="Files, directories or http(s) URLs.")],
+    collection: Collection = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Delete these sources instead.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ingest files, directories and URLs: load, clean, chunk, embed, store.
+
+    Markdown, text, HTML, PDF, CSV, JSON/JSONL and source code. Unchanged sources are skipped,
+    changed ones replaced whole; a source that fails leaves nothing behind. Exits 1 when any
+    source failed.
+    """
+    settings = _settings(ctx)
+    store = build_vector_store(endpoints(settings, build_supervisor(settings)))
+    ingestor = build_ingestor(settings, store, build_embedder(settings), collection)
+    planned = list(expand(sources))
+    if not planned:
+        raise InputError(
+            "nothing to ingest", hint="name files, directories or URLs", code="no_sources"
+        )
+
+    async def run() -> list[SourceResult]:
+        await store.setup()
+        try:
+            if remove:
+                return [
+                    SourceResult(s, "updated" if await ingestor.remove(s) else "skipped")
+                    for s in planned
+                ]
+            with Progress(
+                TextColumn("[bold]ingest"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=err,
+                disable=as_json,
+            ) as bar:
+                task = bar.add_task("", total=len(planned))
+
+                def advance(result: SourceResult) -> None:
+                    bar.update(task, advance=1, description=escape(result.source[-60:]))
+
+                report = await ingestor.ingest(planned, on_result=advance)
+            return report.results
+        finally:
+            await store.aclose()
+
+    results = asyncio.run(run())
+    if as_json:
+        out.print_json(data=[dataclasses.asdict(r) for r in results])
+    else:
+        for r in results:
+            if r.outcome == "failed":
+                err.print(
+                    f"[red]failed[/] {escape(r.source)}: {escape(f'[{r.code}]')} "
+                    f"{escape(r.error or '')}",
+                    soft_wrap=True,
+                )
+        counts = {o: sum(1 for r in results if r.outcome == o) for o in
+                  ("added", "updated", "unchanged", "failed", "skipped")}  # fmt: skip
+        verb = "removed" if remove else "updated"
+        out.print(
+            f"collection {ingestor.collection}: {counts['added']} added, {counts['updated']} "
+            f"{verb}, {counts['unchanged']} unchanged, {counts['skipped']} not found, "
+            f"{counts['failed']} failed; {sum(r.chunks for r in results)} chunks written"
+        )
+    if any(r.outcome == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def search(  # noqa: PLR0917 - a CLI command: one parameter per option
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    collection: Collection = None,
+    k: Annotated[int, typer.Option("--k", "-k", help="How many results.")] = 5,
+    hybrid: Annotated[
+        float, typer.Option(help="Weight of vector ranking vs full text (1 = vector only).")
+    ] = 0.5,
+    mmr: Annotated[
+        float | None, typer.Option(help="Diversify with MMR, lambda in [0, 1] (1 = relevance).")
+    ] = None,
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", help="Metadata key=value (repeatable).")
+    ] = None,
+    ef_search: Annotated[int | None, typer.Option(help="HNSW ef_search for this query.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search the knowledge base: ranked chunks with scores and sources."""
+    settings = _settings(ctx)
+    parsed = {}
+    for item in filters or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(
+                f"bad filter {item!r}", hint="use --filter key=value", code="bad_filter"
+            )
+        parsed[key] = value
+    store = build_vector_store(endpoints(settings, build_supervisor(settings)))
+    embedder = build_embedder(settings)
+    options = SearchOptions(k=k, filters=parsed, hybrid=hybrid, mmr=mmr, ef_search=ef_search)
+
+    async def run() -> list[Hit]:
+        await store.setup()
+        try:
+            [vector] = await embedder.embed([query])
+            return await store.search(collection or settings.collection, query, vector, options)
+        finally:
+            await store.aclose()
+
+    hits = asyncio.run(run())
+    if as_json:
+        out.print_json(data=[dataclasses.asdict(h) for h in hits])
+        return
+    if not hits:
+        out.print("no results")
+    for rank, hit in enumerate(hits, start=1):
+        section = hit.metadata.get("section")
+        out.print(
+            f"[bold]{rank}.[/] score {hit.score:.4f}  [cyan]{escape(hit.source)}[/]"
+            + (f" § {escape(str(section))}" if section else "")
+        )
+        text = hit.content
+        out.print("   " + escape(text[:400].replace("\n", " ")) + ("…" if len(text) > 400 else ""))
