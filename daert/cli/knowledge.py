@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from typing import Annotated
 
@@ -20,7 +21,8 @@ from daert.runtime import (
     endpoints,
 )
 from daert.settings import Settings
-from knowledge.ingest.pipeline import SourceResult, expand
+from knowledge.ingest.pipeline import Ingestor, SourceResult, expand
+from knowledge.ingest.stream import DEFAULT_GROUP, DEFAULT_STREAM, StreamIngestor
 from knowledge.vector.ports import Hit, SearchOptions
 
 out = Console()
@@ -162,3 +164,56 @@ def search(  # noqa: PLR0917 - a CLI command: one parameter per option
         )
         text = hit.content
         out.print("   " + escape(text[:400].replace("\n", " ")) + ("…" if len(text) > 400 else ""))
+
+
+def stream_ingest(
+    ctx: typer.Context,
+    stream: Annotated[str, typer.Option(help="Redis stream to consume.")] = DEFAULT_STREAM,
+    group: Annotated[str, typer.Option(help="Consumer group.")] = DEFAULT_GROUP,
+    consumer: Annotated[str | None, typer.Option(help="This worker's name.")] = None,
+    claim_after: Annotated[
+        float, typer.Option(help="Seconds before a dead worker's entries are taken over.")
+    ] = 60,
+) -> None:
+    """Ingest documents pushed to a Redis Stream, until Ctrl-C (at-least-once, with ack).
+
+    Producers: XADD daert:ingest * source ID text CONTENT [title T] [collection C]
+    [type article|code|records] [records JSON] [metadata JSON] [op upsert|delete].
+    """
+    settings = _settings(ctx)
+    urls = endpoints(settings, build_supervisor(settings))
+    if urls.redis is None:
+        raise InputError("Redis is not running", hint="run `daert up`", code="redis_down")
+    store = build_vector_store(urls)
+    embedder = build_embedder(settings)
+    ingestors: dict[str, Ingestor] = {}
+
+    def ingestor_for(collection: str) -> Ingestor:
+        name = collection or settings.collection
+        if name not in ingestors:
+            ingestors[name] = build_ingestor(settings, store, embedder, name)
+        return ingestors[name]
+
+    worker = StreamIngestor(
+        urls.redis, ingestor_for, stream=stream, group=group, consumer=consumer,
+        claim_idle_ms=int(claim_after * 1000),
+    )  # fmt: skip
+
+    async def run() -> None:
+        await store.setup()
+        await worker.setup()
+        err.print(f"consuming {stream} as {worker.consumer} in group {group}; Ctrl-C stops")
+        try:
+            while True:
+                if await worker.poll(block_ms=2000):
+                    s = worker.stats
+                    err.print(
+                        f"ingested {s.ingested}, deleted {s.deleted}, dead-lettered {s.dead}, "
+                        f"retrying {s.retried}"
+                    )
+        finally:
+            await worker.aclose()
+            await store.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
