@@ -11,11 +11,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 import psycopg
 import redis
+from neo4j.exceptions import DriverError as Neo4jDriverError
+from neo4j.exceptions import Neo4jError as _Neo4jServerError
+
+Neo4jError = (_Neo4jServerError, Neo4jDriverError)
 
 Mode = Literal["embedded", "external", "disabled"]
 PROBE_TIMEOUT = 3.0
@@ -90,7 +94,7 @@ def _timed(
         result.healthy = True
     except ProbeFailed as err:
         result.error, result.hint = str(err), err.hint or target.down_hint
-    except (OSError, psycopg.Error, redis.RedisError, httpx.HTTPError) as err:
+    except (OSError, psycopg.Error, redis.RedisError, httpx.HTTPError, *Neo4jError) as err:
         result.error = f"{type(err).__name__}: {err}".strip()
         result.hint = target.down_hint
     except Exception as err:  # noqa: BLE001 - a probe reports, it never takes /readyz down
@@ -192,7 +196,23 @@ def _check_model(url: str) -> tuple[str | None, dict[str, str]]:
     return None, {"models": ", ".join(ids) or "(none)"}
 
 
+def _check_neo4j(url: str) -> tuple[str | None, dict[str, str]]:
+    import neo4j  # noqa: PLC0415
+
+    parts = urlsplit(url)
+    bare = urlunsplit(parts._replace(netloc=f"{parts.hostname}:{parts.port or 7687}"))
+    auth = (unquote(parts.username or "neo4j"), unquote(parts.password or ""))
+    with neo4j.GraphDatabase.driver(bare, auth=auth, connection_timeout=PROBE_TIMEOUT) as driver:
+        records, _, _ = driver.execute_query(
+            "CALL dbms.components() YIELD name, versions, edition "
+            "RETURN versions[0] AS version, edition"
+        )
+    row = records[0]
+    return str(row["version"]), {"edition": str(row["edition"])}
+
+
 CHECKS: dict[str, Callable[[str], tuple[str | None, dict[str, str]]]] = {
+    "neo4j": _check_neo4j,
     "postgres": _check_postgres,
     "redis": _check_redis,
     "falkordb": _check_falkordb,

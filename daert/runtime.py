@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from daert.health import Mode, Target
 from daert.services.base import EmbeddedService
@@ -22,6 +23,7 @@ from daert.settings import Settings
 if TYPE_CHECKING:  # the gateway pulls in LiteLLM: imported only where it is built
     from agents.embeddings.ports import Embedder
     from agents.gateway import GuidanceRunner, ModelGateway
+    from knowledge.graph.ports import GraphStore
     from knowledge.ingest.pipeline import Ingestor
     from knowledge.vector.pgvector import PgVectorStore
 
@@ -89,21 +91,34 @@ def probe_targets(settings: Settings, urls: Endpoints) -> list[Target]:
         return f"check that the server at {variable} is up and reachable" if external else UP_HINT
 
     falkor_ext = settings.falkordb_url or settings.redis_url
+    graph_in_falkor = settings.graph_backend == "falkordb"
     model_mode: Mode = (
         "external"
         if settings.model_url
         else ("embedded" if settings.wants_local_model else "disabled")
     )
-    return [
+    targets = [
         Target("postgres", "PostgreSQL + pgvector", mode(settings.postgres_url), True,
                urls.postgres, hint(settings.postgres_url, "DAERT_POSTGRES_URL")),
         Target("redis", "Redis (cache, streams, vector sets)", mode(settings.redis_url), True,
                urls.redis, hint(settings.redis_url, "DAERT_REDIS_URL")),
-        Target("falkordb", "FalkorDB (knowledge graph)", mode(falkor_ext), True,
+        Target("falkordb", "FalkorDB (knowledge graph)", mode(falkor_ext), graph_in_falkor,
                urls.falkordb, hint(falkor_ext, "DAERT_FALKORDB_URL")),
         Target("model", "Chat model (OpenAI-compatible)", model_mode, model_mode != "disabled",
                urls.model, hint(settings.model_url, "DAERT_MODEL_URL")),
     ]  # fmt: skip
+    if settings.neo4j_url is not None:
+        parts = urlsplit(settings.neo4j_url)
+        secret = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
+        netloc = (
+            f"{quote(settings.neo4j_user)}:{quote(secret)}@{parts.hostname}:{parts.port or 7687}"
+        )
+        targets.append(
+            Target("neo4j", "Neo4j (knowledge graph)", "external", not graph_in_falkor,
+                   urlunsplit(parts._replace(netloc=netloc)),
+                   "check that Neo4j at DAERT_NEO4J_URL is up and the password is right")
+        )  # fmt: skip
+    return targets
 
 
 def local_gguf(settings: Settings) -> Path | None:
@@ -196,3 +211,25 @@ def build_ingestor(
         count_tokens=embedder_token_counter() if local else estimate_tokens,
         max_bytes=settings.ingest_max_bytes,
     )
+
+
+def build_graph_store(settings: Settings, urls: Endpoints) -> GraphStore:
+    """FalkorDB in the (embedded) Redis by default; Neo4j when DAERT_GRAPH_BACKEND=neo4j."""
+    from daert.errors import ServiceError  # noqa: PLC0415
+
+    if settings.graph_backend == "neo4j":
+        from knowledge.graph.neo4j import Neo4jGraphStore  # noqa: PLC0415
+
+        assert settings.neo4j_url and settings.neo4j_password  # noqa: S101 - settings validated
+        return Neo4jGraphStore(
+            settings.neo4j_url, settings.neo4j_user, settings.neo4j_password.get_secret_value()
+        )
+    from knowledge.graph.falkordb import FalkorGraphStore  # noqa: PLC0415
+
+    if urls.falkordb is None:
+        raise ServiceError(
+            "FalkorDB is not running, and the knowledge graph lives there",
+            hint=UP_HINT,
+            code="falkordb_down",
+        )
+    return FalkorGraphStore(urls.falkordb, graph=settings.graph_name)

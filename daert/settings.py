@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     )
 
     # Knowledge.
+    graph_backend: Literal["falkordb", "neo4j"] = "falkordb"
+    graph_name: str = Field("daert", description="FalkorDB graph (or Neo4j database) name.")
+    neo4j_url: str | None = Field(None, description="bolt://host:7687 or neo4j://...")
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr | None = None
     collection: str = Field("default", description="Collection `ingest` and `search` use.")
     ingest_max_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
     chunk_tokens: Annotated[int, Field(ge=16, le=8192)] = 200
@@ -190,6 +195,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"host={self.host!r} exposes the API beyond this machine without a key; "
                 "set DAERT_API_KEY (a long random string) or bind DAERT_HOST=127.0.0.1"
+            )
+        if self.graph_backend == "neo4j" and (
+            self.neo4j_url is None or self.neo4j_password is None
+        ):
+            raise ValueError(
+                "graph_backend=neo4j needs DAERT_NEO4J_URL (bolt://host:7687) and "
+                "DAERT_NEO4J_PASSWORD"
             )
         if "embed" in self.models:
             raise ValueError(

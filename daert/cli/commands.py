@@ -189,10 +189,12 @@ def serve(
 
 
 def _register_groups() -> None:
+    from daert.cli.kg import kg_app  # noqa: PLC0415
     from daert.cli.knowledge import ingest, search, stream_ingest  # noqa: PLC0415
     from daert.cli.models import models_app  # noqa: PLC0415
 
     app.add_typer(models_app, name="models")
+    app.add_typer(kg_app, name="kg")
     app.command()(ingest)
     app.command()(search)
     app.command("stream-ingest")(stream_ingest)

@@ -344,6 +344,21 @@ class PgVectorStore:
             for r in rows[: options.k]
         ]
 
+    async def chunks_after(
+        self, collection: str, after: int = 0, limit: int = 100
+    ) -> list[tuple[int, str, str]]:
+        """(chunk id, source, content) in id order, for jobs that walk a whole collection."""
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT c.id, d.source, c.content FROM kb_chunks c "
+                    "JOIN kb_documents d ON d.id = c.document_id "
+                    "WHERE c.collection = %s AND c.id > %s ORDER BY c.id LIMIT %s",
+                    (collection, after, limit),
+                )
+            ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
     async def stats(self, collection: str) -> dict[str, int]:
         async with self._pool.connection() as conn:
             row = await (
