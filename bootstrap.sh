@@ -12,8 +12,11 @@ say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$1" >&2; [ -n "${2:-}" ] && printf '  hint: %s\n' "$2" >&2; exit 2; }
 
 # --- system packages -------------------------------------------------------------------------
-# bubblewrap: the local code sandbox; cmake + g++: llama-cpp-python builds from source.
+# bubblewrap: the local code sandbox; cmake + g++: llama-cpp-python builds from source;
+# Java 17 + Maven: the real Neo4j server the tests start.
 need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)

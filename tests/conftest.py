@@ -13,6 +13,8 @@ from daert.runtime import build_supervisor
 from daert.services.state import ServiceRecord
 from daert.services.supervisor import Supervisor
 from daert.settings import Settings, load_settings
+from knowledge.graph.neo4j import Neo4jGraphStore
+from tests.support.neo4j import Neo4jServer, neo4j_server
 
 # The developer's own DAERT_* variables must not leak into tests.
 for _name in [n for n in os.environ if n.startswith("DAERT_")]:
@@ -44,3 +46,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
+    """A real Neo4j 5 server (built from Maven Central artifacts) on loopback, with auth."""
+    with neo4j_server(tmp_path_factory.mktemp("neo4j")) as running:
+        yield running
+
+
+@pytest.fixture
+def neo4j_graph(neo4j: Neo4jServer) -> Neo4jGraphStore:
+    return Neo4jGraphStore(neo4j.url, neo4j.user, neo4j.password)

@@ -37,7 +37,7 @@ async def graph(request: pytest.FixtureRequest, stack: Stack) -> AsyncIterator[G
         await store.aclose()
 
 
-ADAPTERS = ["falkordb"]  # neo4j joins once the test server fixture lands
+ADAPTERS = ["falkordb", "neo4j"]
 adapters = pytest.mark.parametrize("graph", ADAPTERS, indirect=True)
 
 
