@@ -69,11 +69,13 @@ def decode(data: bytes, source: str) -> str:
         return str(best)
 
 
-def _html(text: str) -> tuple[str, str | None]:
+def _html(text: str) -> tuple[str, str | None, str | None]:
     from bs4 import BeautifulSoup  # noqa: PLC0415 - only for HTML
 
     soup = BeautifulSoup(text, "html.parser")
     title = soup.title.get_text(strip=True) if soup.title else None
+    author_tag = soup.find("meta", attrs={"name": "author"})
+    author = str(author_tag.get("content") or "") or None if author_tag else None
     for tag in soup(["script", "style", "noscript", "nav", "footer", "header", "aside", "form"]):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
@@ -86,10 +88,10 @@ def _html(text: str) -> tuple[str, str | None]:
             piece = "#" * int(node.name[1]) + " " + piece  # keep sections for the chunker
         lines.append(piece)
     body = "\n\n".join(lines) if lines else root.get_text("\n", strip=True)
-    return body, title
+    return body, title, author
 
 
-def _pdf(data: bytes, source: str) -> tuple[str, str | None, int]:
+def _pdf(data: bytes, source: str) -> tuple[str, str | None, str | None, int]:
     from pypdf import PdfReader  # noqa: PLC0415 - only for PDF
     from pypdf.errors import PdfReadError  # noqa: PLC0415
 
@@ -107,10 +109,10 @@ def _pdf(data: bytes, source: str) -> tuple[str, str | None, int]:
             hint="run OCR on it first (e.g. ocrmypdf) and ingest the result",
             code="pdf_no_text",
         )
-    title = None
-    if reader.metadata is not None and reader.metadata.title:
-        title = str(reader.metadata.title)
-    return text, title, len(pages)
+    info = reader.metadata
+    title = str(info.title) if info is not None and info.title else None
+    author = str(info.author) if info is not None and info.author else None
+    return text, title, author, len(pages)
 
 
 def _records(text: str, suffix: str, source: str) -> list[dict[str, Any]]:
@@ -142,13 +144,13 @@ def from_bytes_as(data: bytes, source: str, suffix: str, **meta: Any) -> LoadedD
     """Turn raw bytes named like `suffix` into a LoadedDocument."""
     suffix = suffix.lower()
     if suffix == ".pdf":
-        text, title, pages = _pdf(data, source)
-        return LoadedDocument(
-            source, "article", text, title, "pdf", metadata={**meta, "pages": pages}
-        )
+        text, title, author, pages = _pdf(data, source)
+        meta = {**meta, "pages": pages} | ({"author": author} if author else {})
+        return LoadedDocument(source, "article", text, title, "pdf", metadata=meta)
     text = decode(data, source)
     if suffix in HTML_SUFFIXES:
-        body, title = _html(text)
+        body, title, author = _html(text)
+        meta = meta | ({"author": author} if author else {})
         return LoadedDocument(source, "article", body, title, "html", metadata=meta)
     if suffix in RECORD_SUFFIXES:
         records = _records(text, suffix, source)

@@ -146,6 +146,21 @@ def test_up_twice_then_down(data_dir: Path) -> None:
     unknown = daert(data_dir, "models", "call", "nope", "Hello")
     assert unknown.returncode == 2 and "model_alias_unknown" in unknown.stderr
 
+    docs = data_dir.parent / "docs"
+    docs.mkdir()
+    (docs / "bread.md").write_text("# Bread\n\nLet sourdough rise overnight before baking.")
+    (docs / "tax.md").write_text("# Tax\n\nVAT returns are due one month after the quarter.")
+    (docs / "junk.txt").write_bytes(b"\x00\x01")
+    ingested = daert(data_dir, "ingest", str(docs), "--collection", "e2e", "--json")
+    assert ingested.returncode == 1  # junk.txt failed, the rest went in
+    outcomes = {r["source"].rsplit("/", 1)[1]: r["outcome"] for r in json.loads(ingested.stdout)}
+    assert outcomes == {"bread.md": "added", "tax.md": "added", "junk.txt": "failed"}
+    found = daert(data_dir, "search", "when is VAT due", "--collection", "e2e", "--json", "-k", "1")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["source"].endswith("tax.md")
+    refused = daert(data_dir, "kg", "cypher", "MATCH (n) DETACH DELETE n")
+    assert refused.returncode == 2 and "cypher_write_refused" in refused.stderr
+
     done = daert(data_dir, "down")
     assert done.returncode == 0
     assert gone([int(p) for p in pids.values()])

@@ -128,3 +128,40 @@ def test_the_embedder_tokenizer_counts_tokens_not_padding() -> None:
     count = embedder_token_counter()
     assert count("Jupiter") <= 3
     assert 5 <= count("Jupiter has dozens of moons; Ganymede is the largest.") <= 20
+
+
+def test_urls_are_fetched_typed_and_size_limited(tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "page.html").write_text(
+        '<html><head><title>Page</title><meta name="author" content="Grace"></head>'
+        "<body><main><p>Served over HTTP.</p></main></body></html>"
+    )
+    (tmp_path / "notes.md").write_text("# Notes\n\nPlain markdown.")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        page = load(f"{base}/page.html")
+        assert (page.title, page.text, page.metadata["author"]) == (
+            "Page",
+            "Served over HTTP.",
+            "Grace",
+        )
+        assert page.metadata["content_type"] == "text/html"
+        assert load(f"{base}/notes.md").text.startswith("# Notes")
+        with pytest.raises(InputError) as caught:
+            load(f"{base}/missing.html")
+        assert caught.value.code == "source_unreachable"
+        with pytest.raises(InputError) as caught:
+            load(f"{base}/page.html", max_bytes=16)
+        assert caught.value.code == "source_too_large"
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(InputError) as caught:
+        load(base + "/page.html")  # the server is gone
+    assert caught.value.code == "source_unreachable"
