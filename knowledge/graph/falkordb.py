@@ -8,6 +8,7 @@ from typing import Any
 from falkordb.asyncio import FalkorDB
 from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from daert.errors import InputError, ServiceError
 from knowledge.graph.cypher_guard import check_read_only
@@ -101,6 +102,8 @@ class FalkorGraphStore:
             raise InputError(
                 f"Cypher error: {text}", hint="fix the query", code="cypher_invalid"
             ) from err
+        except RedisTimeoutError as err:  # the client waits as long as the query may run
+            raise InputError(f"the query ran past {timeout:g}s", code="cypher_timeout") from err
         except RedisError as err:
             raise ServiceError(f"FalkorDB is unreachable: {err}", code="graph_unavailable") from err
         header = [_text(h[1] if isinstance(h, list | tuple) else h) for h in result.header]

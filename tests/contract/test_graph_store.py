@@ -128,3 +128,14 @@ async def test_hostile_labels_are_refused(graph: GraphStore) -> None:
         await graph.upsert(
             [ADA, ENGINE], [Relation(ADA, "x]->() DELETE", ENGINE)], Provenance("c", "s")
         )
+
+
+@adapters
+async def test_a_slow_query_is_cut_off(graph: GraphStore) -> None:
+    await _fill(graph)
+    with pytest.raises(InputError) as caught:
+        await graph.read(
+            "UNWIND range(1, 200000000) AS x WITH x WHERE x % 7 = 3 RETURN count(x) AS n",
+            timeout=0.2,
+        )
+    assert caught.value.code == "cypher_timeout"
