@@ -104,6 +104,7 @@ def ask(
 
     async def run() -> None:
         try:
+            await graph.setup()  # an empty graph then answers counts with 0, not nothing
             answer = await ask_graph(
                 gateway, graph, question, alias=alias, limit=limit,
                 guidance_runner=build_guidance(settings),
@@ -137,6 +138,7 @@ def cypher(
 
     async def run() -> None:
         try:
+            await graph.setup()
             rows = await graph.read(query, parsed, limit=limit, timeout=timeout)
         finally:
             await graph.aclose()
