@@ -311,10 +311,11 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         settings = cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as err:
         raise _describe(err, path) from None
-    except (OSError, ValueError) as err:  # unreadable or malformed TOML
+    except (OSError, ValueError) as err:  # malformed TOML, or a JSON value that does not parse
+        where = f"config file {path}" if path else "the environment"
         raise ConfigError(
-            f"cannot read config file {path}: {err}",
-            hint="fix the TOML syntax",
+            f"cannot read the settings from {where}: {err}",
+            hint="fix the TOML syntax, or the JSON in DAERT_MODELS / DAERT_LOCAL_ADAPTERS",
             code="config_unreadable",
         ) from None
     return settings

@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from daert.errors import DaertError, InputError
-from knowledge.ingest.loaders import LoadedDocument
+from knowledge.ingest.loaders import DEFAULT_MAX_BYTES, LoadedDocument
 from knowledge.ingest.pipeline import Ingestor, SourceResult
 
 log = logging.getLogger("daert.ingest.stream")
@@ -31,8 +31,17 @@ DEFAULT_STREAM = "daert:ingest"
 DEFAULT_GROUP = "daert-ingest"
 
 
-def parse_event(fields: dict[str, str]) -> tuple[str, str, LoadedDocument | None]:
+def parse_event(
+    fields: dict[str, str], max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[str, str, LoadedDocument | None]:
     """(collection or "", op, document) from a stream entry; InputError when malformed."""
+    size = sum(len(v) for v in fields.values())
+    if size > max_bytes:
+        raise InputError(
+            f"stream entry of {size} bytes is over the {max_bytes} byte limit",
+            hint="split the document, or raise DAERT_INGEST_MAX_BYTES",
+            code="source_too_large",
+        )
     source = fields.get("source", "").strip()
     if not source:
         raise InputError("stream entry has no 'source'", code="stream_event_invalid")
@@ -117,6 +126,7 @@ class StreamIngestor:
         try:
             collection, op, document = parse_event(fields)
             ingestor = self.ingestor_for(collection)
+            parse_event(fields, ingestor.max_bytes)  # that collection's size limit
             if ingestor.collection not in self._prepared:
                 await ingestor.prepare()
                 self._prepared.add(ingestor.collection)

@@ -165,3 +165,26 @@ def test_urls_are_fetched_typed_and_size_limited(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load(base + "/page.html")  # the server is gone
     assert caught.value.code == "source_unreachable"
+
+
+def test_stream_events_are_validated() -> None:
+    from knowledge.ingest.stream import parse_event
+
+    collection, op, doc = parse_event({"source": "s1", "text": "hello", "collection": "c"})
+    assert (collection, op, doc is not None and doc.text) == ("c", "upsert", "hello")
+    assert parse_event({"source": "s1", "op": "delete"})[1:] == ("delete", None)
+    bad = [
+        {"text": "no source"},
+        {"source": "s", "op": "drop"},
+        {"source": "s", "type": "video", "text": "x"},
+        {"source": "s", "text": "x", "metadata": "[1]"},
+        {"source": "s", "type": "records"},
+        {"source": "s", "text": "  "},
+    ]
+    for fields in bad:
+        with pytest.raises(InputError) as caught:
+            parse_event(fields)
+        assert caught.value.code == "stream_event_invalid", fields
+    with pytest.raises(InputError) as caught:
+        parse_event({"source": "s", "text": "x" * 2000}, max_bytes=1024)
+    assert caught.value.code == "source_too_large"

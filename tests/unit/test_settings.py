@@ -117,3 +117,11 @@ def test_embed_is_not_a_chat_alias(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAERT_MODELS", '{"embed": [{"model": "openai/text-embedding-3-small"}]}')
     with pytest.raises(ConfigError, match="DAERT_EMBEDDER"):
         load_settings()
+
+
+def test_malformed_json_in_an_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAERT_MODELS", "{not json")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.code == "config_unreadable"
+    assert "DAERT_MODELS" in caught.value.hint and "environment" in caught.value.message
