@@ -64,18 +64,31 @@ class TextChunk:
 
 
 def _split_long(text: str, limit: int, count: TokenCounter) -> list[str]:
-    """A paragraph over the limit: by sentences, and a sentence over it by words."""
+    """A unit over the limit: by sentences, a sentence by words, a word by characters.
+
+    Counts are added up piece by piece (linear time, whatever the input's size).
+    """
     pieces: list[str] = []
     for sentence in _SENTENCE.split(text):
         if count(sentence) <= limit:
             pieces.append(sentence)
             continue
-        words, current = sentence.split(), list[str]()
-        for word in words:
-            if current and count(" ".join([*current, word])) > limit:
-                pieces.append(" ".join(current))
-                current = []
-            current.append(word)
+        current: list[str] = []
+        used = 0
+        for word in sentence.split():
+            size = count(word)
+            if size > limit:  # one enormous "word" (base64, a minified line): cut it
+                step = max(1, len(word) * limit // (size + 1))
+                words = [word[k : k + step] for k in range(0, len(word), step)]
+            else:
+                words = [word]
+            for part in words:
+                part_size = count(part) if len(words) > 1 else size
+                if current and used + part_size > limit:
+                    pieces.append(" ".join(current))
+                    current, used = [], 0
+                current.append(part)
+                used += part_size
         if current:
             pieces.append(" ".join(current))
     return pieces
@@ -83,27 +96,33 @@ def _split_long(text: str, limit: int, count: TokenCounter) -> list[str]:
 
 def _pack(units: list[str], spec: ChunkSpec, count: TokenCounter, joiner: str) -> list[str]:
     """Greedily pack units into chunks of <= max_tokens, repeating ~overlap tokens between."""
-    flat: list[str] = []
+    flat: list[tuple[str, int]] = []
     for unit in units:
-        flat.extend(
-            [unit] if count(unit) <= spec.max_tokens else _split_long(unit, spec.max_tokens, count)
-        )
+        size = count(unit)
+        if size <= spec.max_tokens:
+            flat.append((unit, size))
+        else:
+            flat.extend((p, count(p)) for p in _split_long(unit, spec.max_tokens, count))
     chunks: list[str] = []
-    current: list[str] = []
-    for unit in flat:
-        if current and count(joiner.join([*current, unit])) > spec.max_tokens:
-            chunks.append(joiner.join(current))
-            carried: list[str] = []
+    current: list[tuple[str, int]] = []
+    used = 0
+    for unit, size in flat:
+        if current and used + size > spec.max_tokens:
+            chunks.append(joiner.join(u for u, _ in current))
+            carried: list[tuple[str, int]] = []
+            kept = 0
             for prev in reversed(current):  # overlap: the tail of the previous chunk
-                if count(joiner.join([prev, *carried])) > spec.overlap:
+                if kept + prev[1] > spec.overlap:
                     break
                 carried.insert(0, prev)
-            current = carried
-            if current and count(joiner.join([*current, unit])) > spec.max_tokens:
-                current = []
-        current.append(unit)
+                kept += prev[1]
+            current, used = carried, kept
+            if current and used + size > spec.max_tokens:
+                current, used = [], 0
+        current.append((unit, size))
+        used += size
     if current:
-        chunks.append(joiner.join(current))
+        chunks.append(joiner.join(u for u, _ in current))
     return chunks
 
 

@@ -188,3 +188,13 @@ def test_stream_events_are_validated() -> None:
     with pytest.raises(InputError) as caught:
         parse_event({"source": "s", "text": "x" * 2000}, max_bytes=1024)
     assert caught.value.code == "source_too_large"
+
+
+def test_huge_unbroken_text_is_chunked_quickly_and_within_limits(tmp_path: Path) -> None:
+    words = " ".join(f"word{i}" for i in range(60_000))  # one paragraph, no sentence ends
+    blob = "A" * 200_000  # one "word" of 200 kB
+    doc = load(str(_write(tmp_path / "big.txt", words + "\n\n" + blob)))
+    spec = ChunkSpec(max_tokens=100, overlap=10)
+    chunks = chunk(doc, spec)  # linear time: the quadratic packer never finished this
+    assert all(estimate_tokens(c.content) <= spec.max_tokens * 1.1 for c in chunks)
+    assert "".join(c.content for c in chunks if c.content.startswith("A")).count("A") >= 200_000
