@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the gateway pulls in LiteLLM: imported only where it is bui
     from knowledge.graph.ports import GraphStore
     from knowledge.ingest.pipeline import Ingestor
     from knowledge.vector.pgvector import PgVectorStore
+    from tools.web_search.ports import WebSearch
 
 UP_HINT = "run `daert up` (or restart `daert serve`) to start the embedded services"
 
@@ -233,3 +234,17 @@ def build_graph_store(settings: Settings, urls: Endpoints) -> GraphStore:
             code="falkordb_down",
         )
     return FalkorGraphStore(urls.falkordb, graph=settings.graph_name)
+
+
+def build_web_search(settings: Settings, urls: Endpoints, embedder: Embedder) -> WebSearch:
+    """Tavily when a key is configured, else the private index of crawled pages."""
+    key = settings.tavily_api_key.get_secret_value() if settings.tavily_api_key else None
+    key = key or os.environ.get("TAVILY_API_KEY")
+    if key:
+        from tools.web_search.tavily import TavilySearch  # noqa: PLC0415
+
+        base = str(settings.tavily_url).rstrip("/") if settings.tavily_url else None
+        return TavilySearch(key, base_url=base)
+    from tools.web_search.index import IndexSearch  # noqa: PLC0415
+
+    return IndexSearch(build_vector_store(urls), embedder, settings.web_collection)

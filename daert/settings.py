@@ -169,6 +169,17 @@ class Settings(BaseSettings):
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr | None = None
     collection: str = Field("default", description="Collection `ingest` and `search` use.")
+    tavily_api_key: SecretStr | None = Field(
+        None,
+        description="Tavily key (TAVILY_API_KEY works too); without one, web search "
+        "searches the private index of crawled pages.",
+    )
+    tavily_url: HttpUrl | None = Field(None, description="Another Tavily-compatible endpoint.")
+    web_collection: str = Field("web", description="Collection of the private web index.")
+    crawl_allow_private: bool = Field(
+        False, description="Let `daert crawl` fetch private and loopback addresses."
+    )
+    crawl_delay: Annotated[float, Field(ge=0)] = 1.0
     ingest_max_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
     chunk_tokens: Annotated[int, Field(ge=16, le=8192)] = 200
     chunk_overlap: Annotated[int, Field(ge=0, le=1024)] = 30

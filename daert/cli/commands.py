@@ -199,6 +199,11 @@ def _register_groups() -> None:
     app.command()(search)
     app.command("stream-ingest")(stream_ingest)
 
+    from daert.cli.web import crawl, web  # noqa: PLC0415
+
+    app.command()(crawl)
+    app.command()(web)
+
 
 _register_groups()
 

@@ -1,0 +1,1 @@
+"""Web search: Tavily, or a private index of crawled pages; results normalised and deduplicated."""
