@@ -1,0 +1,377 @@
+"""The local sandbox: an IPython kernel inside bubblewrap, spoken to over Jupyter's ipc transport.
+
+Inside: new user, pid, network (no route out, not even to the host's loopback), ipc and uts
+namespaces; the interpreter and its packages read-only; nothing else of the host's files; a
+size-limited tmpfs as /workspace and /tmp; no capabilities; an unprivileged uid (when daert
+runs as root) so that the process limit holds; rlimits on memory, CPU, file size and
+processes. Interrupts go as Jupyter messages, since a signal would only reach bubblewrap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import pwd
+import queue
+import re
+import resource
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import psutil
+
+from daert.errors import ConfigError, InputError, ServiceError
+from daert.services.base import run_checked
+from tools.code_exec.ports import ExecutionResult, OutputPart, SandboxLimits
+
+SANDBOX_USER = "daert-sandbox"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MAX_TRANSFER = 32 * 1024**2
+
+
+def _sandbox_ids() -> tuple[int, int] | None:
+    """(uid, gid) of the unprivileged sandbox user when we are root (created on first use)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(SANDBOX_USER)
+    except KeyError:
+        run_checked(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SANDBOX_USER,
+            ],
+            what=f"creating the sandbox user {SANDBOX_USER!r}",
+        )
+        entry = pwd.getpwnam(SANDBOX_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _limit_child(limits: SandboxLimits, ids: tuple[int, int] | None) -> Callable[[], None]:
+    def setup() -> None:
+        if ids is not None:
+            os.setgroups([])
+            os.setgid(ids[1])
+            os.setuid(ids[0])
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return setup
+
+
+@dataclass
+class Kernel:
+    """One sandboxed kernel: its process, client, runtime dir and lock."""
+
+    session: str
+    proc: subprocess.Popen[bytes]
+    client: Any
+    run_dir: Path
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_used: float = field(default_factory=time.monotonic)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+class LocalSandbox:
+    """Sessions of sandboxed kernels; build once, `aclose()` at the end."""
+
+    name = "bubblewrap"
+
+    def __init__(self, limits: SandboxLimits | None = None) -> None:
+        self.limits = limits or SandboxLimits()
+        # The sandbox runs this very environment's interpreter (read-only): its packages are
+        # what the code gets (numpy, pandas, matplotlib).
+        self.python = Path(sys.executable)
+        self.roots = sorted({Path(sys.prefix), Path(sys.base_prefix)})
+        self._kernels: dict[str, Kernel] = {}
+        self._start_lock = asyncio.Lock()
+
+    def _argv(self, run_dir: Path, connection: Path) -> list[str]:
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise ConfigError(
+                "bubblewrap (bwrap) is not installed, so code cannot run sandboxed",
+                hint="apt-get install bubblewrap (make run does it as root)",
+                code="sandbox_unavailable",
+            )
+        argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        for path in ("/usr", "/lib", "/lib64", "/bin", *map(str, self.roots)):
+            if Path(path).exists():
+                argv += ["--ro-bind", path, path]
+        argv += [
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(64 * 1024**2), "--tmpfs", "/tmp",  # noqa: S108 - the sandbox's own /tmp
+            "--size", str(self.limits.workspace_bytes), "--tmpfs", "/workspace",
+            "--bind", str(run_dir), str(run_dir),
+            "--chdir", "/workspace",
+            "--clearenv",
+            "--setenv", "PATH", f"{self.python.parent}:/usr/bin:/bin",
+            "--setenv", "HOME", "/workspace",
+            "--setenv", "MPLBACKEND", "module://matplotlib_inline.backend_inline",
+            "--setenv", "OPENBLAS_NUM_THREADS", "1",
+            "--setenv", "OMP_NUM_THREADS", "1",
+            "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+            str(self.python), "-m", "ipykernel_launcher", "-f", str(connection),
+            "--IPKernelApp.interrupt_mode=message",  # a signal would only reach bubblewrap
+            "--HistoryManager.enabled=False",
+            "--IPKernelApp.quiet=True",
+        ]  # fmt: skip
+        return argv
+
+    async def _start(self, session: str) -> Kernel:
+        from jupyter_client.asynchronous.client import AsyncKernelClient  # noqa: PLC0415
+
+        ids = _sandbox_ids()
+        run_dir = Path(tempfile.mkdtemp(prefix="daert-kernel-"))
+        connection = run_dir / "connection.json"
+        connection.write_text(
+            json.dumps(
+                {
+                    "transport": "ipc", "ip": str(run_dir / "k"), "shell_port": 1,
+                    "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5,
+                    "key": secrets.token_hex(32), "signature_scheme": "hmac-sha256",
+                    "kernel_name": "python3",
+                }
+            )
+        )  # fmt: skip
+        if ids is not None:
+            for path in (run_dir, connection):
+                os.chown(path, *ids)
+        run_dir.chmod(0o700)
+        connection.chmod(0o600)
+        log = (run_dir / "kernel.log").open("wb")
+        proc = subprocess.Popen(
+            self._argv(run_dir, connection),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_limit_child(self.limits, ids),  # noqa: PLW1509 - setuid + rlimits
+            start_new_session=True,
+        )
+        client = AsyncKernelClient()
+        client.load_connection_file(str(connection))
+        client.start_channels()
+        kernel = Kernel(session, proc, client, run_dir)
+        try:
+            await asyncio.wait_for(client.wait_for_ready(timeout=60), timeout=65)
+        except (RuntimeError, TimeoutError) as err:
+            tail = (run_dir / "kernel.log").read_text(errors="replace")[-1500:]
+            self._kill(kernel)
+            raise ServiceError(
+                f"the sandboxed kernel did not start: {err}\n{tail}",
+                hint="check that bubblewrap works here (`bwrap --ro-bind / / true`) and that "
+                "ipykernel is installed",
+                code="sandbox_start_failed",
+            ) from err
+        return kernel
+
+    def _kill(self, kernel: Kernel) -> None:
+        """Kill the code inside first, so that each bubblewrap reaps its child and exits.
+
+        Killing the outer bubblewrap first would orphan the inner one as a zombie for the
+        host's init to reap, and zombies count against the sandbox user's process limit.
+        """
+        kernel.client.stop_channels()
+        if kernel.alive():
+            try:
+                tree = psutil.Process(kernel.proc.pid).children(recursive=True)
+            except psutil.Error:
+                tree = []
+            for child in reversed(tree):
+                with contextlib.suppress(psutil.Error):
+                    if child.name() != "bwrap":
+                        child.kill()
+            try:
+                kernel.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                for child in tree:
+                    with contextlib.suppress(psutil.Error):
+                        child.kill()
+                os.killpg(kernel.proc.pid, signal.SIGKILL)
+                kernel.proc.wait(5)
+        shutil.rmtree(kernel.run_dir, ignore_errors=True)
+
+    async def _kernel(self, session: str) -> Kernel:
+        async with self._start_lock:
+            now = time.monotonic()
+            for name, k in list(self._kernels.items()):
+                if not k.alive() or (
+                    now - k.last_used > self.limits.idle_seconds and not k.lock.locked()
+                ):
+                    self._kill(self._kernels.pop(name))
+            kernel = self._kernels.get(session)
+            if kernel is None:
+                if len(self._kernels) >= self.limits.max_sessions:
+                    idle = sorted(
+                        (k for k in self._kernels.values() if not k.lock.locked()),
+                        key=lambda k: k.last_used,
+                    )
+                    if not idle:
+                        raise ServiceError(
+                            f"all {self.limits.max_sessions} sandbox sessions are busy",
+                            hint="retry shortly, or raise the session cap",
+                            code="sandbox_busy",
+                        )
+                    self._kill(self._kernels.pop(idle[0].session))
+                kernel = await self._start(session)
+                self._kernels[session] = kernel
+            kernel.last_used = now
+            return kernel
+
+    async def execute(
+        self, code: str, *, session: str | None = None, timeout: float | None = None
+    ) -> ExecutionResult:
+        fresh = session is None
+        name = session or f"oneshot-{uuid.uuid4().hex[:8]}"
+        kernel = await self._kernel(name)
+        try:
+            async with kernel.lock:
+                result = await self._run(kernel, code, timeout or self.limits.timeout)
+        finally:
+            kernel.last_used = time.monotonic()
+            if fresh or not kernel.alive():
+                await self.close(name)
+        result.session = None if fresh else name
+        return result
+
+    async def _run(self, kernel: Kernel, code: str, timeout: float) -> ExecutionResult:
+        result = ExecutionResult()
+        kept = 0
+        msg_id = kernel.client.execute(code, allow_stdin=False, store_history=True)
+        deadline = time.monotonic() + timeout
+        interrupted_at: float | None = None
+        while True:
+            if not kernel.alive():
+                result.error = "SandboxError: the sandbox process ended (it was killed or crashed)"
+                return result
+            now = time.monotonic()
+            if now > deadline and interrupted_at is None:
+                result.timed_out = True
+                interrupted_at = now
+                request = kernel.client.session.msg("interrupt_request", {})
+                kernel.client.control_channel.send(request)
+            if interrupted_at is not None and now - interrupted_at > 3:
+                self._kill(kernel)  # did not stop on the interrupt: the whole sandbox goes
+                result.error = f"TimeoutError: execution ran past {timeout:g}s and was killed"
+                return result
+            try:
+                message = await kernel.client.get_iopub_msg(timeout=0.25)
+            except queue.Empty:
+                continue
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "status" and content.get("execution_state") == "idle":
+                if result.timed_out:
+                    result.error = (
+                        f"TimeoutError: execution ran past {timeout:g}s and was interrupted"
+                    )
+                return result
+            kept = self._collect(result, kind, content, kept)
+
+    def _collect(
+        self, result: ExecutionResult, kind: str, content: dict[str, Any], kept: int
+    ) -> int:
+        """Fold one iopub message into the result; returns the output bytes kept so far."""
+        if kind == "stream":
+            text = content.get("text", "")
+            room = self.limits.max_output_bytes - kept
+            if len(text) > room:
+                text, result.truncated = text[: max(room, 0)], True
+            if content.get("name") == "stderr":
+                result.stderr += text
+            else:
+                result.stdout += text
+            return kept + len(text)
+        if kind == "error":
+            result.error = f"{content.get('ename')}: {content.get('evalue')}"
+            result.traceback = [_ANSI.sub("", line) for line in content.get("traceback", [])]
+            return kept
+        if kind not in {"execute_result", "display_data"}:
+            return kept
+        data = content.get("data", {})
+        if kind == "execute_result" and "text/plain" in data:
+            result.result = str(data["text/plain"])[: self.limits.max_output_bytes]
+        if "image/png" in data:
+            result.parts.append(OutputPart("image/png", str(data["image/png"])))
+        elif "text/html" in data:
+            result.parts.append(OutputPart("text/html", str(data["text/html"])))
+        elif kind == "display_data" and "text/plain" in data:
+            result.stdout += str(data["text/plain"]) + "\n"
+        return kept
+
+    @staticmethod
+    def _checked_path(path: str) -> str:
+        pure = PurePosixPath(path)
+        if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+            raise InputError(
+                f"{path!r} is not a path inside the workspace",
+                hint="use a relative path such as data/input.csv",
+                code="sandbox_path_invalid",
+            )
+        return str(pure)
+
+    async def upload(self, session: str, path: str, data: bytes) -> None:
+        if len(data) > MAX_TRANSFER:
+            raise InputError("file too large for the sandbox", code="sandbox_file_too_large")
+        target = self._checked_path(path)
+        encoded = base64.b64encode(data).decode()
+        code = (
+            "import base64, pathlib\n"
+            f"_p = pathlib.Path({target!r}); _p.parent.mkdir(parents=True, exist_ok=True)\n"
+            f"_p.write_bytes(base64.b64decode({encoded!r})); del _p"
+        )
+        done = await self.execute(code, session=session)
+        if not done.ok:
+            raise InputError(f"upload failed: {done.error}", code="sandbox_upload_failed")
+
+    async def download(self, session: str, path: str) -> bytes:
+        target = self._checked_path(path)
+        code = (
+            "import base64, pathlib\n"
+            f"_p = pathlib.Path({target!r})\n"
+            f"assert _p.stat().st_size <= {MAX_TRANSFER}, 'file too large'\n"
+            "print(base64.b64encode(_p.read_bytes()).decode(), end='')"
+        )
+        kernel = await self._kernel(session)
+        async with kernel.lock:
+            saved = self.limits
+            self.limits = SandboxLimits(**{**saved.__dict__, "max_output_bytes": MAX_TRANSFER * 2})
+            try:
+                done = await self._run(kernel, code, saved.timeout)
+            finally:
+                self.limits = saved
+        if not done.ok:
+            raise InputError(f"cannot download {path!r}: {done.error}", code="sandbox_file_missing")
+        return base64.b64decode(done.stdout)
+
+    async def close(self, session: str) -> None:
+        kernel = self._kernels.pop(session, None)
+        if kernel is not None:
+            self._kill(kernel)
+
+    async def aclose(self) -> None:
+        for name in list(self._kernels):
+            await self.close(name)
