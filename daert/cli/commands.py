@@ -204,6 +204,10 @@ def _register_groups() -> None:
     app.command()(crawl)
     app.command()(web)
 
+    from daert.cli.code import exec_code  # noqa: PLC0415
+
+    app.command("exec")(exec_code)
+
 
 _register_groups()
 

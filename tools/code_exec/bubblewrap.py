@@ -117,7 +117,7 @@ class LocalSandbox:
                 code="sandbox_unavailable",
             )
         argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-        for path in ("/usr", "/lib", "/lib64", "/bin", *map(str, self.roots)):
+        for path in ("/usr", "/lib", "/lib64", "/bin", "/etc/fonts", *map(str, self.roots)):
             if Path(path).exists():
                 argv += ["--ro-bind", path, path]
         argv += [
