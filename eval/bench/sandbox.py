@@ -60,9 +60,8 @@ async def run(runs: int) -> None:
     print(line("warm 1+1", warm))
     print(line("numpy/matplotlib cell", cell))
     print(line("in-process exec (base)", baseline))
-    print(
-        f"warm round trip / in-process: {statistics.median(warm) / statistics.median(baseline):.0f}x"
-    )
+    ratio = statistics.median(warm) / statistics.median(baseline)
+    print(f"warm round trip / in-process: {ratio:.0f}x")
 
 
 def main() -> None:
