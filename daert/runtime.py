@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the gateway pulls in LiteLLM: imported only where it is bui
     from knowledge.graph.ports import GraphStore
     from knowledge.ingest.pipeline import Ingestor
     from knowledge.vector.pgvector import PgVectorStore
+    from tools.code_exec.ports import CodeSandbox, SandboxLimits
     from tools.web_search.ports import WebSearch
 
 UP_HINT = "run `daert up` (or restart `daert serve`) to start the embedded services"
@@ -248,3 +249,16 @@ def build_web_search(settings: Settings, urls: Endpoints, embedder: Embedder) ->
     from tools.web_search.index import IndexSearch  # noqa: PLC0415
 
     return IndexSearch(build_vector_store(urls), embedder, settings.web_collection)
+
+
+def build_sandbox(settings: Settings, limits: SandboxLimits | None = None) -> CodeSandbox:
+    """E2B when a key is configured, else bubblewrap on this machine."""
+    key = settings.e2b_api_key.get_secret_value() if settings.e2b_api_key else None
+    key = key or os.environ.get("E2B_API_KEY")
+    if key:
+        from tools.code_exec.e2b import E2BSandbox  # noqa: PLC0415
+
+        return E2BSandbox(key, limits=limits)
+    from tools.code_exec.bubblewrap import LocalSandbox  # noqa: PLC0415
+
+    return LocalSandbox(limits)

@@ -180,6 +180,9 @@ class Settings(BaseSettings):
         False, description="Let `daert crawl` fetch private and loopback addresses."
     )
     crawl_delay: Annotated[float, Field(ge=0)] = 1.0
+    e2b_api_key: SecretStr | None = Field(
+        None, description="E2B key (E2B_API_KEY works too): code runs in E2B, not locally."
+    )
     ingest_max_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
     chunk_tokens: Annotated[int, Field(ge=16, le=8192)] = 200
     chunk_overlap: Annotated[int, Field(ge=0, le=1024)] = 30

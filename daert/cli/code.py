@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from daert.errors import InputError
-from tools.code_exec.bubblewrap import LocalSandbox
+from daert.runtime import build_sandbox
 from tools.code_exec.ports import ExecutionResult, SandboxLimits
 
 out = Console()
@@ -22,6 +22,7 @@ err = Console(stderr=True)
 
 
 def exec_code(
+    ctx: typer.Context,
     files: Annotated[
         list[str], typer.Argument(help="Python files to run in order; '-' reads stdin.")
     ],
@@ -31,13 +32,13 @@ def exec_code(
     ] = Path(),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Run code in a fresh sandbox (no network, read-only system, limits); files share one session.
+    """Run code in a fresh sandbox (bubblewrap, or E2B with E2B_API_KEY); files share a session.
 
     Prints stdout, stderr, the last expression's value and errors; images are saved as PNG files
     under --out. Exits 1 when the code raised or ran out of time.
     """
     sources = [sys.stdin.read() if f == "-" else _read(f) for f in files]
-    sandbox = LocalSandbox(SandboxLimits(timeout=timeout))
+    sandbox = build_sandbox(ctx.find_root().obj.settings(), SandboxLimits(timeout=timeout))
 
     async def run() -> list[ExecutionResult]:
         results = []

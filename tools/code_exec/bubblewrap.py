@@ -323,7 +323,7 @@ class LocalSandbox:
         return kept
 
     @staticmethod
-    def _checked_path(path: str) -> str:
+    def checked_path(path: str) -> str:
         pure = PurePosixPath(path)
         if pure.is_absolute() or ".." in pure.parts or not pure.parts:
             raise InputError(
@@ -336,7 +336,7 @@ class LocalSandbox:
     async def upload(self, session: str, path: str, data: bytes) -> None:
         if len(data) > MAX_TRANSFER:
             raise InputError("file too large for the sandbox", code="sandbox_file_too_large")
-        target = self._checked_path(path)
+        target = self.checked_path(path)
         encoded = base64.b64encode(data).decode()
         code = (
             "import base64, pathlib\n"
@@ -348,7 +348,7 @@ class LocalSandbox:
             raise InputError(f"upload failed: {done.error}", code="sandbox_upload_failed")
 
     async def download(self, session: str, path: str) -> bytes:
-        target = self._checked_path(path)
+        target = self.checked_path(path)
         code = (
             "import base64, pathlib\n"
             f"_p = pathlib.Path({target!r})\n"
