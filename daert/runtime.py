@@ -238,7 +238,7 @@ def build_graph_store(settings: Settings, urls: Endpoints) -> GraphStore:
 
 
 def build_web_search(settings: Settings, urls: Endpoints, embedder: Embedder) -> WebSearch:
-    """Tavily when a key is configured, else the private index of crawled pages."""
+    """Tavily when a key is configured, else SearXNG when its URL is, else the private index."""
     key = settings.tavily_api_key.get_secret_value() if settings.tavily_api_key else None
     key = key or os.environ.get("TAVILY_API_KEY")
     if key:
@@ -246,6 +246,10 @@ def build_web_search(settings: Settings, urls: Endpoints, embedder: Embedder) ->
 
         base = str(settings.tavily_url).rstrip("/") if settings.tavily_url else None
         return TavilySearch(key, base_url=base)
+    if settings.searxng_url is not None:
+        from tools.web_search.searxng import SearxngSearch  # noqa: PLC0415
+
+        return SearxngSearch(str(settings.searxng_url))
     from tools.web_search.index import IndexSearch  # noqa: PLC0415
 
     return IndexSearch(build_vector_store(urls), embedder, settings.web_collection)

@@ -175,6 +175,7 @@ class Settings(BaseSettings):
         "searches the private index of crawled pages.",
     )
     tavily_url: HttpUrl | None = Field(None, description="Another Tavily-compatible endpoint.")
+    searxng_url: HttpUrl | None = Field(None, description="A SearXNG instance for web search.")
     web_collection: str = Field("web", description="Collection of the private web index.")
     crawl_allow_private: bool = Field(
         False, description="Let `daert crawl` fetch private and loopback addresses."

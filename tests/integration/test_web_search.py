@@ -142,3 +142,45 @@ async def test_crawl_is_polite_and_feeds_the_private_index(site: str, store: PgV
     [hit] = await store.search(collection, "pears", vector, options_web)
     assert hit.metadata["type"] == "web"
     assert await IndexSearch(store, EMBEDDER, "never-crawled").search("x") == []
+
+
+async def test_searxng_json_api() -> None:
+    import http.server
+    import json as jsonlib
+    from urllib.parse import parse_qs, urlsplit
+
+    from tools.web_search.searxng import SearxngSearch
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlsplit(self.path).query)
+            if query.get("format") != ["json"]:
+                self.send_response(403)
+                self.end_headers()
+                return
+            q = query["q"][0]
+            body = {
+                "results": [
+                    {"title": "One", "url": "https://one.example/", "content": "1", "score": 2.0},
+                    {"title": "Dup", "url": "https://one.example", "content": "d", "score": 1.0},
+                    {"title": "Two", "url": "https://two.example/", "content": q, "score": 1.5},
+                ]
+            }
+            data = jsonlib.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        found = await SearxngSearch(f"http://127.0.0.1:{server.server_address[1]}").search("hello")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(r.title, r.provider) for r in found] == [("One", "searxng"), ("Two", "searxng")]
+    assert found[1].snippet == "hello"
