@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from daert.services.state import ServiceRecord
 from daert.services.supervisor import Supervisor
 from daert.settings import Settings, load_settings
 from knowledge.graph.neo4j import Neo4jGraphStore
+from knowledge.vector.pgvector import PgVectorStore
 from tests.support.neo4j import Neo4jServer, neo4j_server
 
 # The developer's own DAERT_* variables must not leak into tests.
@@ -41,6 +42,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(settings, supervisor, records)
     finally:
         supervisor.down()
+
+
+@pytest.fixture
+async def store(stack: Stack) -> AsyncIterator[PgVectorStore]:
+    """The knowledge base's VectorStore on the embedded PostgreSQL + pgvector."""
+    pg = PgVectorStore(stack.url("postgres"))
+    await pg.setup()
+    yield pg
+    await pg.aclose()
 
 
 @pytest.fixture

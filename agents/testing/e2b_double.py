@@ -4,19 +4,17 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from agents.testing._server import BackgroundServer
 from daert.services.supervisor import free_port
 
 Line = dict[str, Any]
@@ -88,17 +86,9 @@ class E2BDouble:
                 Route("/execute", self._execute, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the E2B double did not start")
-            time.sleep(0.01)
+        self._server = BackgroundServer(app, self.port, "E2B double")
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
+        self._server.stop()

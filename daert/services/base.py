@@ -86,25 +86,23 @@ def run_checked(
     return done.stdout.strip()
 
 
+def system_user(name: str) -> pwd.struct_passwd:
+    """An unprivileged system account, created on first use (needs root)."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        run_checked(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            what=f"creating the system user {name!r}",
+        )
+        return pwd.getpwnam(name)
+
+
 def service_user() -> str | None:
     """Servers that refuse root (PostgreSQL) run as an unprivileged `daert` system user."""
     if os.geteuid() != 0:
         return None
-    try:
-        pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        run_checked(
-            [
-                "useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                SERVICE_USER,
-            ],
-            what=f"creating the service user {SERVICE_USER!r}",
-        )
-    return SERVICE_USER
+    return system_user(SERVICE_USER).pw_name
 
 
 def allow_traversal(path: Path) -> None:

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
 from daert.errors import InputError
-from knowledge.vector.pgvector import PgVectorStore
 from knowledge.vector.ports import Chunk, DocumentRecord, SearchOptions, VectorStore
-from tests.conftest import Stack
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def store(stack: Stack) -> AsyncIterator[VectorStore]:
-    pg = PgVectorStore(stack.url("postgres"))
-    await pg.setup()
-    yield pg
-    await pg.aclose()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,6 @@ from knowledge.ingest.chunking import ChunkSpec, embedder_token_counter
 from knowledge.ingest.pipeline import Ingestor
 from knowledge.vector.pgvector import PgVectorStore
 from knowledge.vector.ports import SearchOptions
-from tests.conftest import Stack
 from tests.support.pdf import write_pdf
 
 pytestmark = pytest.mark.slow
@@ -29,14 +28,6 @@ ASTRONOMY = "# Moons\n\n" + "\n\n".join(
     ]
     * 6
 )
-
-
-@pytest.fixture
-async def store(stack: Stack) -> AsyncIterator[PgVectorStore]:
-    pg = PgVectorStore(stack.url("postgres"))
-    await pg.setup()
-    yield pg
-    await pg.aclose()
 
 
 @pytest.fixture

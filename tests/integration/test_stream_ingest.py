@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,14 +17,6 @@ from tests.conftest import Stack
 
 pytestmark = pytest.mark.slow
 EMBEDDER = LocalMiniLM()
-
-
-@pytest.fixture
-async def store(stack: Stack) -> AsyncIterator[PgVectorStore]:
-    pg = PgVectorStore(stack.url("postgres"))
-    await pg.setup()
-    yield pg
-    await pg.aclose()
 
 
 def worker(

@@ -7,7 +7,7 @@ import functools
 import http.server
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,6 @@ from daert.errors import ConfigError, InputError
 from knowledge.ingest.pipeline import Ingestor
 from knowledge.vector.pgvector import PgVectorStore
 from knowledge.vector.ports import SearchOptions
-from tests.conftest import Stack
 from tools.web_search.crawl import Crawler, CrawlOptions
 from tools.web_search.index import IndexSearch
 from tools.web_search.ports import WebResult, canonical_url, dedupe
@@ -107,14 +106,6 @@ def site(tmp_path: Path) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-async def store(stack: Stack) -> AsyncIterator[PgVectorStore]:
-    pg = PgVectorStore(stack.url("postgres"))
-    await pg.setup()
-    yield pg
-    await pg.aclose()
 
 
 @pytest.mark.slow

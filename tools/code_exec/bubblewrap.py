@@ -14,7 +14,6 @@ import base64
 import contextlib
 import json
 import os
-import pwd
 import queue
 import re
 import resource
@@ -34,7 +33,7 @@ from typing import Any
 import psutil
 
 from daert.errors import ConfigError, InputError, ServiceError
-from daert.services.base import run_checked
+from daert.services.base import system_user
 from tools.code_exec.ports import ExecutionResult, OutputPart, SandboxLimits
 
 SANDBOX_USER = "daert-sandbox"
@@ -46,21 +45,7 @@ def _sandbox_ids() -> tuple[int, int] | None:
     """(uid, gid) of the unprivileged sandbox user when we are root (created on first use)."""
     if os.geteuid() != 0:
         return None
-    try:
-        entry = pwd.getpwnam(SANDBOX_USER)
-    except KeyError:
-        run_checked(
-            [
-                "useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                SANDBOX_USER,
-            ],
-            what=f"creating the sandbox user {SANDBOX_USER!r}",
-        )
-        entry = pwd.getpwnam(SANDBOX_USER)
+    entry = system_user(SANDBOX_USER)
     return entry.pw_uid, entry.pw_gid
 
 
