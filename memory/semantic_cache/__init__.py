@@ -1,0 +1,1 @@
+"""Semantic cache: answers to self-contained questions, found again by meaning, in Redis."""

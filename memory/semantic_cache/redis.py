@@ -1,0 +1,129 @@
+"""SemanticCache on Redis 8 vector sets: VADD/VSIM with attributes and FILTER, payloads with TTL.
+
+Each entry is an element of one vector set (per embedding dimension) whose attributes carry its
+scope; the answer lives in a hash that expires. A lookup is one VSIM with a FILTER on the scope
+and the collection's current knowledge version, so ingesting into a collection (which bumps
+the version) makes every answer that depended on it unreachable at once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from daert.errors import ServiceError
+from memory.semantic_cache.ports import CacheHit, CacheScope, CacheStats
+
+
+def _quote(value: object) -> str:
+    return json.dumps(value)  # FILTER expressions take JSON-style literals
+
+
+class RedisSemanticCache:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "daert:cache",
+        threshold: float = 0.92,
+        ttl: int = 7 * 24 * 3600,
+    ) -> None:
+        self.redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self.prefix = prefix
+        self.threshold = threshold
+        self.ttl = ttl
+
+    async def _command(self, *args: object) -> Any:
+        """redis-py leaves execute_command untyped; vector sets have no typed wrapper yet."""
+        return await self.redis.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    def _set(self, dimension: int) -> str:
+        return f"{self.prefix}:vectors:{dimension}"
+
+    async def _version(self, collection: str) -> int:
+        value = await self.redis.get(f"{self.prefix}:kv:{collection}")
+        return int(value or 0)
+
+    async def knowledge_changed(self, collection: str) -> int:
+        """Call after ingesting into `collection`: answers that used it stop matching."""
+        return int(await self.redis.incr(f"{self.prefix}:kv:{collection}"))
+
+    async def lookup(
+        self, question: str, vector: Sequence[float], scope: CacheScope
+    ) -> CacheHit | None:
+        try:
+            attrs = scope.attributes(await self._version(scope.collection))
+            expression = " and ".join(f".{k} == {_quote(v)}" for k, v in attrs.items())
+            reply: Any = await self._command(
+                "VSIM", self._set(len(vector)), "VALUES", len(vector), *map(float, vector),
+                "WITHSCORES", "COUNT", 3, "FILTER", expression,
+            )  # fmt: skip
+        except RedisError as err:
+            if "key" in str(err).lower() and "not" in str(err).lower():
+                reply = []
+            else:
+                raise ServiceError(f"semantic cache unavailable: {err}", code="cache_down") from err
+        pairs = (
+            list(reply.items())
+            if isinstance(reply, dict)
+            else list(zip(reply[::2], reply[1::2], strict=False))
+        )
+        for element, score in pairs:
+            similarity = 2 * float(score) - 1  # VSIM scores cosine as (1 + cos) / 2
+            if similarity < self.threshold:
+                break
+            payload: dict[str, str] = await self.redis.hgetall(f"{self.prefix}:entry:{element}")  # type: ignore[assignment]
+            if not payload:  # expired: drop the vector too
+                await self._command("VREM", self._set(len(vector)), element)
+                continue
+            await self.redis.hincrby(f"{self.prefix}:stats", "hits", 1)
+            return CacheHit(
+                question=payload["question"],
+                answer=payload["answer"],
+                similarity=similarity,
+                metadata=json.loads(payload.get("metadata", "{}")),
+            )
+        await self.redis.hincrby(f"{self.prefix}:stats", "misses", 1)
+        return None
+
+    async def store(
+        self,
+        question: str,
+        vector: Sequence[float],
+        answer: str,
+        scope: CacheScope,
+        *,
+        metadata: dict[str, Any] | None = None,
+        ttl: int | None = None,
+    ) -> None:
+        element = uuid.uuid4().hex
+        attrs = scope.attributes(await self._version(scope.collection))
+        entry = f"{self.prefix}:entry:{element}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(entry, mapping={"question": question, "answer": answer,
+                                      "metadata": json.dumps(metadata or {})})  # fmt: skip
+            pipe.expire(entry, ttl or self.ttl)
+            pipe.execute_command(
+                "VADD", self._set(len(vector)), "VALUES", len(vector), *map(float, vector),
+                element, "SETATTR", json.dumps(attrs),
+            )  # fmt: skip
+            await pipe.execute()
+
+    async def stats(self) -> CacheStats:
+        counts = await self.redis.hgetall(f"{self.prefix}:stats")
+        entries = 0
+        async for _ in self.redis.scan_iter(f"{self.prefix}:entry:*", count=500):
+            entries += 1
+        return CacheStats(int(counts.get("hits", 0)), int(counts.get("misses", 0)), entries)
+
+    async def clear(self) -> None:
+        async for key in self.redis.scan_iter(f"{self.prefix}:*", count=500):
+            await self.redis.delete(key)
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
