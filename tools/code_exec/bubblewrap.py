@@ -101,14 +101,18 @@ class LocalSandbox:
                 hint="apt-get install bubblewrap (make run does it as root)",
                 code="sandbox_unavailable",
             )
-        argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        # Mounts apply in order: the private tmpfs first, then the read-only binds on top, so an
+        # interpreter that lives under /tmp (a checkout there) stays visible.
+        argv = [
+            bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(64 * 1024**2), "--tmpfs", "/tmp",  # noqa: S108 - the sandbox's own /tmp
+            "--size", str(self.limits.workspace_bytes), "--tmpfs", "/workspace",
+        ]  # fmt: skip
         for path in ("/usr", "/lib", "/lib64", "/bin", "/etc/fonts", *map(str, self.roots)):
             if Path(path).exists():
                 argv += ["--ro-bind", path, path]
         argv += [
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", str(64 * 1024**2), "--tmpfs", "/tmp",  # noqa: S108 - the sandbox's own /tmp
-            "--size", str(self.limits.workspace_bytes), "--tmpfs", "/workspace",
             "--bind", str(run_dir), str(run_dir),
             "--chdir", "/workspace",
             "--clearenv",
