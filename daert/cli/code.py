@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from daert.cli.context import settings_of
 from daert.errors import InputError
 from daert.runtime import build_sandbox
 from tools.code_exec.ports import ExecutionResult, SandboxLimits
@@ -38,7 +39,7 @@ def exec_code(
     under --out. Exits 1 when the code raised or ran out of time.
     """
     sources = [sys.stdin.read() if f == "-" else _read(f) for f in files]
-    sandbox = build_sandbox(ctx.find_root().obj.settings(), SandboxLimits(timeout=timeout))
+    sandbox = build_sandbox(settings_of(ctx), SandboxLimits(timeout=timeout))
 
     async def run() -> list[ExecutionResult]:
         results = []

@@ -8,19 +8,18 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from daert import __version__
+from daert.cli.context import Context, context_of
 from daert.cli.render import doctor_table, print_error, records_table
 from daert.errors import DaertError
 from daert.health import mask_url, probe
 from daert.runtime import build_supervisor, endpoints, probe_targets
-from daert.settings import Settings, load_settings
 
 app = typer.Typer(
     name="daert",
@@ -38,20 +37,6 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-
-
-@dataclass
-class Context:
-    """Global options, and settings loaded once on first use (so --help needs no config)."""
-
-    config: Path | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    _settings: Settings | None = None
-
-    def settings(self, **more: Any) -> Settings:
-        if self._settings is None or more:
-            self._settings = load_settings(self.config, **{**self.overrides, **more})
-        return self._settings
 
 
 def _version(value: bool) -> None:
@@ -82,13 +67,6 @@ def _global(
     ctx.obj = Context(config=config, overrides={"data_dir": data_dir})
 
 
-def _ctx(ctx: typer.Context) -> Context:
-    obj = ctx.obj
-    if not isinstance(obj, Context):  # only when a command is invoked outside `app`
-        raise RuntimeError("daert CLI context missing")
-    return obj
-
-
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
@@ -99,7 +77,7 @@ def up(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     Services that already run are reused; a second `daert up` changes nothing. Services with a
     configured URL (DAERT_POSTGRES_URL, DAERT_REDIS_URL, DAERT_MODEL_URL) are not started.
     """
-    settings = _ctx(ctx).settings()
+    settings = context_of(ctx).settings()
     supervisor = build_supervisor(settings)
     records = supervisor.up(detached=True, progress=lambda m: err.print(f"[dim]{m}[/]"))
     if as_json:
@@ -112,7 +90,7 @@ def up(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @app.command()
 def down(ctx: typer.Context) -> None:
     """Stop every embedded service of this data dir (data is kept)."""
-    supervisor = build_supervisor(_ctx(ctx).settings())
+    supervisor = build_supervisor(context_of(ctx).settings())
     stopped = supervisor.down(progress=lambda m: err.print(f"[dim]{m}[/]"))
     out.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
@@ -120,7 +98,7 @@ def down(ctx: typer.Context) -> None:
 @app.command()
 def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Show which embedded services run, with pid, port and URL (passwords masked)."""
-    settings = _ctx(ctx).settings()
+    settings = context_of(ctx).settings()
     supervisor = build_supervisor(settings)
     running = supervisor.status()
     if as_json:
@@ -140,7 +118,7 @@ def doctor(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
     Exits 1 when a required component is down, so scripts and CI can rely on it.
     """
-    settings = _ctx(ctx).settings()
+    settings = context_of(ctx).settings()
     supervisor = build_supervisor(settings)
     results = [probe(t) for t in probe_targets(settings, endpoints(settings, supervisor))]
     if as_json:
@@ -157,7 +135,7 @@ def doctor(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @app.command()
 def config(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Print the effective settings (secrets masked) and where they came from."""
-    settings = _ctx(ctx).settings()
+    settings = context_of(ctx).settings()
     data = json.loads(settings.model_dump_json())
     for key, value in data.items():
         if isinstance(value, str) and "://" in value:
@@ -184,7 +162,7 @@ def serve(
     """
     from daert.cli.serve import run_server  # noqa: PLC0415 - uvicorn loads only for serve
 
-    settings = _ctx(ctx).settings(host=host, port=port)
+    settings = context_of(ctx).settings(host=host, port=port)
     run_server(settings, log=lambda m: err.print(f"[dim]{m}[/]"))
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from daert.cli.context import settings_of
 from daert.errors import DaertError
 from daert.runtime import (
     build_gateway,
@@ -20,18 +21,12 @@ from daert.runtime import (
     build_vector_store,
     endpoints,
 )
-from daert.settings import Settings
 from knowledge.graph.extract import ExtractionResult, Extractor
 from knowledge.graph.nl2cypher import ask as ask_graph
 
 kg_app = typer.Typer(help="The knowledge graph: extract entities and relations, query in Cypher.")
 out = Console()
 err = Console(stderr=True)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    settings: Settings = ctx.find_root().obj.settings()
-    return settings
 
 
 @kg_app.command()
@@ -42,7 +37,7 @@ def extract(
     alias: Annotated[str, typer.Option(help="Model alias that extracts.")] = "planner",
 ) -> None:
     """Read the collection's chunks with a model and merge what it finds into the graph."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     store = build_vector_store(urls)
     graph = build_graph_store(settings, urls)
@@ -97,7 +92,7 @@ def ask(
     alias: Annotated[str, typer.Option(help="Model alias that writes the Cypher.")] = "planner",
 ) -> None:
     """Answer a question with a read-only Cypher query written by a model (shown first)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     graph = build_graph_store(settings, urls)
     gateway = build_gateway(settings, urls)
@@ -129,12 +124,14 @@ def cypher(
     timeout: Annotated[float, typer.Option(help="Seconds before the query is cancelled.")] = 10,
 ) -> None:
     """Run a read-only Cypher query (writes are refused) and print the rows as JSON."""
-    settings = _settings(ctx)
-    graph = build_graph_store(settings, endpoints(settings, build_supervisor(settings)))
     try:
         parsed = json.loads(params)
     except json.JSONDecodeError as error:
         raise typer.BadParameter(f"--params is not JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise typer.BadParameter('--params must be a JSON object, e.g. {"name": "Ada"}')
+    settings = settings_of(ctx)
+    graph = build_graph_store(settings, endpoints(settings, build_supervisor(settings)))
 
     async def run() -> None:
         try:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from daert.cli.context import settings_of
 from daert.errors import InputError
 from daert.runtime import (
     build_embedder,
@@ -20,7 +21,6 @@ from daert.runtime import (
     build_vector_store,
     endpoints,
 )
-from daert.settings import Settings
 from knowledge.ingest.pipeline import Ingestor, SourceResult, expand
 from knowledge.ingest.stream import DEFAULT_GROUP, DEFAULT_STREAM, StreamIngestor
 from knowledge.vector.ports import Hit, SearchOptions
@@ -32,11 +32,6 @@ Collection = Annotated[
     str | None, typer.Option("--collection", "-C", help="Collection \\[env: DAERT_COLLECTION].")
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    settings: Settings = ctx.find_root().obj.settings()
-    return settings
 
 
 def ingest(
@@ -52,7 +47,7 @@ def ingest(
     changed ones replaced whole; a source that fails leaves nothing behind. Exits 1 when any
     source failed.
     """
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     store = build_vector_store(endpoints(settings, build_supervisor(settings)))
     ingestor = build_ingestor(settings, store, build_embedder(settings), collection)
     planned = list(expand(sources))
@@ -129,7 +124,7 @@ def search(  # noqa: PLR0917 - a CLI command: one parameter per option
     as_json: JsonFlag = False,
 ) -> None:
     """Search the knowledge base: ranked chunks with scores and sources."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     parsed = {}
     for item in filters or []:
         key, sep, value = item.partition("=")
@@ -180,7 +175,7 @@ def stream_ingest(
     Producers: XADD daert:ingest * source ID text CONTENT [title T] [collection C]
     [type article|code|records] [records JSON] [metadata JSON] [op upsert|delete].
     """
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     if urls.redis is None:
         raise InputError("Redis is not running", hint="run `daert up`", code="redis_down")

@@ -15,9 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from agents.gateway.usage import UsageSummary
+from daert.cli.context import settings_of
 from daert.errors import ServiceError
 from daert.runtime import build_gateway, build_supervisor, endpoints
-from daert.settings import Settings
 
 models_app = typer.Typer(
     help="Model aliases (chat, planner, summarizer, judge) and their deployments.",
@@ -26,12 +26,6 @@ models_app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    obj = ctx.find_root().obj
-    settings: Settings = obj.settings()
-    return settings
 
 
 def _health(api_base: str | None, kind: str) -> str:
@@ -51,7 +45,7 @@ def models(ctx: typer.Context) -> None:
     """List every alias with its deployments in fallback order, their health and latency."""
     if ctx.invoked_subcommand is not None:
         return
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     gateway = build_gateway(settings, urls)
 
@@ -98,7 +92,7 @@ def call(
     system: Annotated[str | None, typer.Option(help="A system message to put first.")] = None,
 ) -> None:
     """Send one prompt through the gateway and stream the answer (a raw model call)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     text = sys.stdin.read() if prompt == "-" else prompt
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": text}
@@ -129,7 +123,7 @@ def usage(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Tokens, cost and latency of model calls per alias, from PostgreSQL."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     gateway = build_gateway(settings, endpoints(settings, build_supervisor(settings)))
     store = gateway.usage
     if store is None:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from daert.cli.context import settings_of
 from daert.runtime import (
     build_embedder,
     build_ingestor,
@@ -18,7 +19,6 @@ from daert.runtime import (
     build_web_search,
     endpoints,
 )
-from daert.settings import Settings
 from knowledge.ingest.pipeline import SourceResult
 from knowledge.vector.pgvector import PgVectorStore
 from tools.web_search.crawl import Crawler, CrawlOptions
@@ -26,11 +26,6 @@ from tools.web_search.ports import WebResult
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    settings: Settings = ctx.find_root().obj.settings()
-    return settings
 
 
 def crawl(  # noqa: PLR0917 - a CLI command: one parameter per option
@@ -47,7 +42,7 @@ def crawl(  # noqa: PLR0917 - a CLI command: one parameter per option
     ] = None,
 ) -> None:
     """Fetch pages politely (robots.txt, a rate limit, size limits) into the private web index."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     store = build_vector_store(endpoints(settings, build_supervisor(settings)))
     ingestor = build_ingestor(settings, store, build_embedder(settings), settings.web_collection)
     options = CrawlOptions(
@@ -90,7 +85,7 @@ def web(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Search the web with Tavily (TAVILY_API_KEY), or else the private index of crawled pages."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     search = build_web_search(settings, endpoints(settings, build_supervisor(settings)),
                               build_embedder(settings))  # fmt: skip
 

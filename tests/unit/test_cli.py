@@ -76,3 +76,11 @@ def test_python_311_gets_a_clear_message() -> None:
     )
     assert done.returncode == 2
     assert "python_too_old" in done.stderr and "3.12" in done.stderr
+
+
+def test_cypher_params_must_be_an_object(tmp_path: Path) -> None:
+    done = daert(
+        "--data-dir", str(tmp_path), "kg", "cypher", "MATCH (n) RETURN n", "--params", "[1]"
+    )
+    assert done.returncode == 2
+    assert "JSON object" in done.stderr and "Traceback" not in done.stderr
