@@ -2,12 +2,12 @@
 # Sets up everything daert needs on this machine: system packages (when root), Python 3.12,
 # the virtualenv in .venv and the project with its extras. Idempotent; quick the second time.
 #   DAERT_PYTHON=/path/to/python3.12   use this interpreter
-#   DAERT_EXTRAS=...                   extras to install (default: embedded,local-embeddings,sandbox,dev)
+#   DAERT_EXTRAS=...                   extras to install (default: embedded,local-embeddings,sandbox,crew,dev)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV=.venv
-EXTRAS="${DAERT_EXTRAS:-embedded,local-embeddings,sandbox,dev}"
+EXTRAS="${DAERT_EXTRAS:-embedded,local-embeddings,sandbox,crew,dev}"
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$1" >&2; [ -n "${2:-}" ] && printf '  hint: %s\n' "$2" >&2; exit 2; }
 

@@ -191,7 +191,12 @@ def build_vector_store(urls: Endpoints) -> PgVectorStore:
 
 
 def build_ingestor(
-    settings: Settings, store: PgVectorStore, embedder: Embedder, collection: str | None = None
+    settings: Settings,
+    store: PgVectorStore,
+    embedder: Embedder,
+    collection: str | None = None,
+    *,
+    redis_url: str | None = None,
 ) -> Ingestor:
     from knowledge.ingest.chunking import (  # noqa: PLC0415
         ChunkSpec,
@@ -201,6 +206,11 @@ def build_ingestor(
     from knowledge.ingest.pipeline import Ingestor  # noqa: PLC0415
 
     local = settings.embedder.startswith("local/")
+    on_change = None
+    if redis_url is not None:  # answers cached from this collection must not outlive it
+        from memory.semantic_cache.redis import knowledge_invalidator  # noqa: PLC0415
+
+        on_change = knowledge_invalidator(redis_url)
     return Ingestor(
         store,
         embedder,
@@ -212,6 +222,7 @@ def build_ingestor(
         ),
         count_tokens=embedder_token_counter() if local else estimate_tokens,
         max_bytes=settings.ingest_max_bytes,
+        on_change=on_change,
     )
 
 

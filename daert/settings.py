@@ -41,6 +41,8 @@ Port = Annotated[int, Field(ge=0, le=65535)]
 
 
 CHAT_ALIASES = ("chat", "planner", "summarizer", "judge")
+ToolName = Literal["retrieve", "kg", "web", "code", "crew"]
+TOOL_NAMES: tuple[ToolName, ...] = ("retrieve", "kg", "web", "code", "crew")
 LOCAL_MODEL = "local"
 ADAPTER_PREFIX = "local+"  # "local+<adapter>": the local model with a LoRA adapter applied
 
@@ -183,6 +185,62 @@ class Settings(BaseSettings):
     crawl_delay: Annotated[float, Field(ge=0)] = 1.0
     e2b_api_key: SecretStr | None = Field(
         None, description="E2B key (E2B_API_KEY works too): code runs in E2B, not locally."
+    )
+    # The assistant graph.
+    system_prompt: str = Field(
+        "You are daert, a helpful assistant. Answer from the numbered sources when they are "
+        "given and cite them like [1]. If the sources do not contain the answer, say you do "
+        "not know.",
+        description="System prompt of the assistant.",
+    )
+    planner_capable: bool = Field(
+        False,
+        description="Let the 'planner' alias plan multi-step tool use (needs a capable model; "
+        "the embedding router alone routes otherwise).",
+    )
+    router_threshold: Annotated[float, Field(ge=-1, le=1)] = Field(
+        0.3, description="Least exemplar similarity for the embedding router to trust a route."
+    )
+    router_margin: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.04, description="A second tool route within this margin of the best runs too."
+    )
+    router_fallback: Literal["retrieve", "chat"] = Field(
+        "retrieve", description="Route taken when no route reaches the threshold."
+    )
+    router_exemplars: Path | None = Field(
+        None, description="TOML/JSON file of route -> example questions, added to the defaults."
+    )
+    assistant_tools: list[ToolName] = Field(
+        default_factory=lambda: list(TOOL_NAMES),
+        description="Tools the assistant may use.",
+    )
+    max_steps: Annotated[int, Field(ge=1, le=20)] = Field(
+        4, description="Tool rounds per turn, at most."
+    )
+    time_budget: Annotated[float, Field(gt=0)] = Field(
+        180.0, description="Seconds a turn may spend on tools before it answers with what it has."
+    )
+    tool_timeout: Annotated[float, Field(gt=0)] = 60.0
+    retrieve_k: Annotated[int, Field(ge=1, le=50)] = 5
+    min_relevance: Annotated[float, Field(ge=-1, le=1)] = Field(
+        0.3, description="Least cosine similarity for a passage to count as relevant."
+    )
+    history_tokens: Annotated[int, Field(ge=64)] = Field(
+        1024, description="Token budget of verbatim history; older turns are summarized."
+    )
+    answer_max_tokens: Annotated[int, Field(ge=16)] = 512
+    cache_enabled: bool = Field(True, description="Answer repeated questions from the cache.")
+    cache_threshold: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.92, description="Least question similarity for a semantic-cache hit."
+    )
+    cache_ttl: Annotated[int, Field(ge=1)] = Field(7 * 24 * 3600, description="Seconds.")
+    memory_enabled: bool = Field(True, description="Remember facts users state about themselves.")
+    memory_min_score: Annotated[float, Field(ge=-1, le=1)] = 0.35
+    thread_keep_days: Annotated[float, Field(gt=0)] = Field(
+        90.0, description="Threads idle this many days are deleted with their checkpoints."
+    )
+    thread_compact_after: Annotated[float, Field(ge=0)] = Field(
+        3600.0, description="Threads idle this many seconds keep only their latest checkpoint."
     )
     ingest_max_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
     chunk_tokens: Annotated[int, Field(ge=16, le=8192)] = 200

@@ -2,6 +2,10 @@
 
 Real clients (LiteLLM, the openai SDK) talk to it over HTTP. Each request takes the next
 scripted action; with the script empty it uses `default`. Every request is recorded.
+
+With `strict=True` it is the strict scripted chat model of graph tests: a chat request with
+the script empty, or one that lacks the text its reply `expect`s, is a violation (answered
+500 and recorded), and `assert_done()` fails on violations and on replies left unused.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ class Reply:
     status: int = 200
     delay: float = 0.0
     error: str = ""
+    expect: str = ""  # strict mode: the request's messages must contain this text
 
 
-def ok(text: str = "hello from the double") -> Reply:
-    return Reply(text=text)
+def ok(text: str = "hello from the double", *, expect: str = "") -> Reply:
+    return Reply(text=text, expect=expect)
 
 
 def fail(status: int, error: str = "scripted failure") -> Reply:
@@ -51,6 +56,8 @@ class OpenAIDouble:
     script: deque[Reply] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     port: int = field(default_factory=free_port)
+    strict: bool = False
+    violations: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -63,10 +70,36 @@ class OpenAIDouble:
     def _next(self) -> Reply:
         return self.script.popleft() if self.script else self.default
 
+    def _check(self, body: dict[str, Any]) -> Reply:
+        """The reply for a chat request; in strict mode, a violation answers 500."""
+        if not self.strict:
+            return self._next()
+        text = "\n".join(str(m.get("content") or "") for m in body.get("messages", []))
+        last = text[-200:].replace("\n", " ")
+        if not self.script:
+            self.violations.append(f"unexpected call #{len(self.requests)}: ...{last}")
+            return fail(500, "strict double: unexpected call")
+        reply = self.script.popleft()
+        if reply.expect and reply.expect not in text:
+            self.violations.append(f"call #{len(self.requests)} lacks {reply.expect!r}: ...{last}")
+            return fail(500, "strict double: the request lacks the expected text")
+        return reply
+
+    def assert_done(self) -> None:
+        """Strict mode: every scripted reply used, no unexpected or mismatched call."""
+        problems = list(self.violations)
+        if self.script:
+            problems.append(f"{len(self.script)} scripted replies left unused")
+        if problems:
+            raise AssertionError("scripted model: " + "; ".join(problems))
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r["body"] for r in self.requests if r["path"].endswith("/chat/completions")]
+
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append({"path": request.url.path, "body": body})
-        reply = self._next()
+        reply = self._check(body)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.status != 200:

@@ -48,8 +48,11 @@ def ingest(
     source failed.
     """
     settings = settings_of(ctx)
-    store = build_vector_store(endpoints(settings, build_supervisor(settings)))
-    ingestor = build_ingestor(settings, store, build_embedder(settings), collection)
+    urls = endpoints(settings, build_supervisor(settings))
+    store = build_vector_store(urls)
+    ingestor = build_ingestor(
+        settings, store, build_embedder(settings), collection, redis_url=urls.redis
+    )
     planned = list(expand(sources))
     if not planned:
         raise InputError(
@@ -186,7 +189,9 @@ def stream_ingest(
     def ingestor_for(collection: str) -> Ingestor:
         name = collection or settings.collection
         if name not in ingestors:
-            ingestors[name] = build_ingestor(settings, store, embedder, name)
+            ingestors[name] = build_ingestor(
+                settings, store, embedder, name, redis_url=urls.redis
+            )
         return ingestors[name]
 
     worker = StreamIngestor(

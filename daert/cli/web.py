@@ -43,8 +43,11 @@ def crawl(  # noqa: PLR0917 - a CLI command: one parameter per option
 ) -> None:
     """Fetch pages politely (robots.txt, a rate limit, size limits) into the private web index."""
     settings = settings_of(ctx)
-    store = build_vector_store(endpoints(settings, build_supervisor(settings)))
-    ingestor = build_ingestor(settings, store, build_embedder(settings), settings.web_collection)
+    urls = endpoints(settings, build_supervisor(settings))
+    store = build_vector_store(urls)
+    ingestor = build_ingestor(
+        settings, store, build_embedder(settings), settings.web_collection, redis_url=urls.redis
+    )
     options = CrawlOptions(
         depth=depth,
         same_site=same_site,

@@ -72,8 +72,8 @@ def extraction_model(
     return create_model(
         "Extraction",
         __config__=strict,
-        entities=(list[entity], Field(max_length=max_items)),
-        relations=(list[relation], Field(max_length=max_items)),
+        entities=(list[entity], Field(max_length=max_items)),  # type: ignore[valid-type]
+        relations=(list[relation], Field(max_length=max_items)),  # type: ignore[valid-type]
     )
 
 

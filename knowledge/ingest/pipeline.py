@@ -11,7 +11,7 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -104,7 +104,9 @@ class Ingestor:
         count_tokens: TokenCounter = estimate_tokens,
         batch_size: int = 64,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        on_change: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
+        self.on_change = on_change  # told the collection after every change (cache invalidation)
         self.store = store
         self.embedder = embedder
         self.collection = collection
@@ -149,6 +151,8 @@ class Ingestor:
             )
         record = DocumentRecord(doc.source, digest, doc.title, doc.doc_type, base)
         await self.store.replace_document(self.collection, record, chunks)
+        if self.on_change is not None:
+            await self.on_change(self.collection)
         return SourceResult(doc.source, "updated" if previous else "added", len(chunks))
 
     async def ingest(
@@ -167,4 +171,7 @@ class Ingestor:
         return report
 
     async def remove(self, source: str) -> bool:
-        return await self.store.delete_document(self.collection, source)
+        removed = await self.store.delete_document(self.collection, source)
+        if removed and self.on_change is not None:
+            await self.on_change(self.collection)
+        return removed

@@ -84,6 +84,13 @@ def _as_array(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float32)
 
 
+def _cosine(query: Sequence[float], stored: Any) -> float:
+    a = np.asarray(query, dtype=np.float32)
+    b = _as_array(stored)
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norm if norm else 0.0
+
+
 def mmr(
     query: np.ndarray, vectors: np.ndarray, relevance: Sequence[float], k: int, lam: float
 ) -> list[int]:
@@ -340,6 +347,7 @@ class PgVectorStore:
                 score=float(r["score"]),
                 vector_rank=r["vr"],
                 text_rank=r["tr"],
+                similarity=_cosine(embedding, r["embedding"]),
             )
             for r in rows[: options.k]
         ]

@@ -40,6 +40,7 @@ class Hit:
     score: float
     vector_rank: int | None = None
     text_rank: int | None = None
+    similarity: float | None = None  # cosine similarity of query and chunk, when known
 
 
 @dataclass(frozen=True)

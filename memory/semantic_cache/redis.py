@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -127,3 +127,16 @@ class RedisSemanticCache:
 
     async def aclose(self) -> None:
         await self.redis.aclose()
+
+
+def knowledge_invalidator(url: str, prefix: str = "daert:cache") -> Callable[[str], Awaitable[int]]:
+    """A callback for the Ingestor: bumps a collection's knowledge version in the cache."""
+
+    async def changed(collection: str) -> int:
+        cache = RedisSemanticCache(url, prefix=prefix)
+        try:
+            return await cache.knowledge_changed(collection)
+        finally:
+            await cache.aclose()
+
+    return changed

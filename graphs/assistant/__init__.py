@@ -1,0 +1,1 @@
+"""The assistant graph: route, act with tools, answer with citations, summarize."""

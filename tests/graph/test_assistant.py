@@ -1,0 +1,301 @@
+"""The assistant graph on the real checkpointer, cache, stores and sandbox, with a strict model.
+
+The scripted model fails the test on any call it did not expect, on a call whose prompt lacks
+the text the reply expects, and on replies left unused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.testing.openai_double import OpenAIDouble, ok
+from daert.assembly import AssistantRuntime
+from daert.errors import InputError
+from daert.runtime import (
+    build_embedder,
+    build_ingestor,
+    build_supervisor,
+    build_vector_store,
+    endpoints,
+)
+from tests.conftest import Stack
+from tests.graph.conftest import Opener, assistant_settings
+
+pytestmark = pytest.mark.slow
+
+ZEPHYR = """# Zephyr deployment guide
+
+The Zephyr service listens on port 7421 and stores its data under /srv/zephyr.
+Deployments happen every Tuesday after the change review meeting.
+"""
+
+
+async def ingest(stack: Stack, model: OpenAIDouble, collection: str, tmp_path: Path) -> str:
+    doc = tmp_path / "zephyr.md"
+    doc.write_text(ZEPHYR)
+    settings = assistant_settings(stack, model, collection)
+    urls = endpoints(settings, build_supervisor(settings))
+    store = build_vector_store(urls)
+    await store.setup()
+    try:
+        ingestor = build_ingestor(
+            settings, store, build_embedder(settings), collection, redis_url=urls.redis
+        )
+        report = await ingestor.ingest([str(doc)])
+        assert [r.outcome for r in report.results] == ["added"]
+    finally:
+        await store.aclose()
+    return str(doc)
+
+
+async def test_retrieval_answer_cites_the_document_and_is_cached(
+    runtime: AssistantRuntime, model: OpenAIDouble, stack: Stack, collection: str, tmp_path: Path
+) -> None:
+    source = await ingest(stack, model, collection, tmp_path)
+    model.then(ok("Zephyr listens on port 7421 [1].", expect="port 7421"))
+    reply = await runtime.assistant.ask(
+        "Which port does the Zephyr service listen on?", user_id="u1"
+    )
+    assert reply.routes == ["retrieve"]
+    assert reply.text == "Zephyr listens on port 7421 [1]."
+    assert [c["ref"] for c in reply.citations] == [source]
+    assert reply.cache.get("stored") is True
+    # A paraphrase in a new thread comes from the cache: the strict model gets no call.
+    again = await runtime.assistant.ask(
+        "Which port does the Zephyr service listen on", user_id="u1"
+    )
+    assert again.cache.get("hit") is True
+    assert again.text == reply.text
+    assert [c["ref"] for c in again.citations] == [source]
+    # Another user has their own cache scope; re-ingesting invalidates everyone's answers.
+    model.then(ok("Port 7421 [1].", expect="port 7421"))
+    other = await runtime.assistant.ask(
+        "Which port does the Zephyr service listen on?", user_id="u2"
+    )
+    assert other.cache.get("hit") is False
+
+
+async def test_ingesting_invalidates_cached_answers(
+    runtime: AssistantRuntime, model: OpenAIDouble, stack: Stack, collection: str, tmp_path: Path
+) -> None:
+    await ingest(stack, model, collection, tmp_path)
+    question = "When do Zephyr deployments happen?"
+    model.then(ok("On Tuesdays [1].", expect="Tuesday"))
+    assert (await runtime.assistant.ask(question)).cache.get("stored")
+    (tmp_path / "zephyr.md").write_text(ZEPHYR.replace("Tuesday", "Thursday"))
+    await ingest_again(stack, model, collection, tmp_path)
+    model.then(ok("On Thursdays [1].", expect="Thursday"))
+    fresh = await runtime.assistant.ask(question)
+    assert fresh.cache.get("hit") is False
+    assert fresh.text == "On Thursdays [1]."
+
+
+async def ingest_again(stack: Stack, model: OpenAIDouble, collection: str, tmp: Path) -> None:
+    settings = assistant_settings(stack, model, collection)
+    urls = endpoints(settings, build_supervisor(settings))
+    store = build_vector_store(urls)
+    await store.setup()
+    try:
+        ingestor = build_ingestor(
+            settings, store, build_embedder(settings), collection, redis_url=urls.redis
+        )
+        report = await ingestor.ingest([str(tmp / "zephyr.md")])
+        assert [r.outcome for r in report.results] == ["updated"]
+    finally:
+        await store.aclose()
+
+
+async def test_nothing_relevant_means_i_dont_know_without_a_model_call(
+    runtime: AssistantRuntime,
+) -> None:
+    reply = await runtime.assistant.ask("What is the capital of the moon colony Tycho?")
+    assert reply.routes == ["retrieve"]
+    assert reply.text.startswith("I don't know")
+    assert reply.citations == []
+
+
+async def test_thread_history_survives_a_restart(open_runtime: Opener, model: OpenAIDouble) -> None:
+    async with open_runtime(assistant_tools=[]) as rt:
+        model.then(ok("Hi Ada!", expect="hello, I am testing"))
+        first = await rt.assistant.ask("hello, I am testing", thread_id="t-restart", user_id="u")
+    assert first.text == "Hi Ada!"
+    async with open_runtime(
+        assistant_tools=[]
+    ) as rt:  # a new process would see the same PostgreSQL rows
+        model.then(ok("Still here.", expect="hello, I am testing"))
+        await rt.assistant.ask("thanks, bye", thread_id="t-restart", user_id="u")
+        history = await rt.assistant.history("t-restart", "u")
+    assert [(m["role"], m["content"]) for m in history] == [
+        ("user", "hello, I am testing"),
+        ("assistant", "Hi Ada!"),
+        ("user", "thanks, bye"),
+        ("assistant", "Still here."),
+    ]
+    # The second call carried the first turn as history.
+    sent = model.chat_requests()[-1]["messages"]
+    assert [m["content"] for m in sent if m["role"] == "assistant"] == ["Hi Ada!"]
+
+
+async def test_code_block_runs_in_the_sandbox_and_its_output_reaches_the_model(
+    runtime: AssistantRuntime, model: OpenAIDouble
+) -> None:
+    model.then(ok("The result is 42.", expect="42"))
+    reply = await runtime.assistant.ask("run this\n```python\nprint(6 * 7)\n```", user_id="c")
+    assert reply.routes == ["code"]
+    assert reply.tools[0]["ok"] is True
+    assert reply.citations[0]["kind"] == "code"
+    assert "42" in reply.citations[0]["text"]
+
+
+async def test_a_failing_tool_is_reported_to_the_model_not_fatal(
+    runtime: AssistantRuntime, model: OpenAIDouble
+) -> None:
+    model.then(ok("Division by zero is undefined.", expect="ZeroDivisionError"))
+    reply = await runtime.assistant.ask("```python\n1 / 0\n```")
+    assert reply.tools[0]["ok"] is False
+    assert reply.text == "Division by zero is undefined."
+
+
+def plan(*steps: tuple[str, str], done: bool = False) -> str:
+    return json.dumps({"steps": [{"tool": t, "input": i} for t, i in steps], "done": done})
+
+
+async def test_planner_runs_independent_steps_in_parallel_then_replans(
+    open_runtime: Opener, model: OpenAIDouble, stack: Stack, collection: str, tmp_path: Path
+) -> None:
+    await ingest(stack, model, collection, tmp_path)
+    model.then(
+        ok(plan(("retrieve", "Zephyr port"), ("code", "print(7421 * 2)")), expect="Tools:"),
+        ok(plan(done=True), expect="Results so far"),
+        ok("Port 7421 [1]; doubled it is 14842 [2].", expect="14842"),
+    )
+    async with open_runtime(planner_capable=True) as rt:
+        events = [e async for e in rt.assistant.stream("Zephyr port, doubled?", user_id="p")]
+    kinds = [e["type"] for e in events]
+    started = [i for i, e in enumerate(events) if e["type"] == "tool_call"
+               and e["status"] == "started"]  # fmt: skip
+    finished = [i for i, e in enumerate(events) if e["type"] == "tool_call"
+                and e["status"] == "finished"]  # fmt: skip
+    assert len(started) == 2 and len(finished) == 2
+    assert max(started) < min(finished), "both tools start before either finishes"
+    reply = events[-1]["reply"]
+    assert kinds[0] == "thread" and kinds[-1] == "done"
+    assert sorted(reply["routes"]) == ["code", "retrieve"]
+    assert {c["kind"] for c in reply["citations"]} == {"chunk", "code"}
+    assert "token" in kinds
+
+
+async def test_step_limit_bounds_a_planner_that_never_stops(
+    open_runtime: Opener, model: OpenAIDouble
+) -> None:
+    model.then(
+        ok(plan(("code", "print(1)")), expect="Tools:"),
+        ok(plan(("code", "print(2)")), expect="Results so far"),
+        ok("Done.", expect="Question"),
+    )
+    async with open_runtime(planner_capable=True, max_steps=2) as rt:
+        reply = await rt.assistant.ask("count for me", user_id="p")
+    assert [t["query"] for t in reply.tools] == ["print(1)", "print(2)"]
+    assert reply.text == "Done."
+
+
+async def test_long_threads_are_summarized(open_runtime: Opener, model: OpenAIDouble) -> None:
+    filler = " ".join(["words"] * 60)
+    model.then(
+        ok("First answer.", expect="hello"),
+        ok("The user said hello at length.", expect="Update the running summary"),
+        ok("Second answer.", expect="Summary of the earlier conversation:\nThe user said hello"),
+    )
+    async with open_runtime(history_tokens=64, assistant_tools=[]) as rt:
+        await rt.assistant.ask(f"hello {filler}", thread_id="t-long", user_id="s")
+        await rt.assistant.ask("good morning", thread_id="t-long", user_id="s")
+    second = model.chat_requests()[-1]["messages"]
+    assert filler not in json.dumps(second), "the summarized turn is no longer sent verbatim"
+
+
+async def test_user_facts_are_remembered_recalled_edited_and_forgotten(
+    open_runtime: Opener, model: OpenAIDouble
+) -> None:
+    async with open_runtime(assistant_tools=[]) as runtime:
+        model.then(
+            ok("Nice to meet you, Ada."), ok("You live in Lisbon.", expect="I live in Lisbon")
+        )
+        await runtime.assistant.ask("Hello! I live in Lisbon.", user_id="ada@example.org")
+        await runtime.assistant.ask(
+            "hi, where is my home city?", user_id="ada@example.org", cache=False
+        )
+        assert runtime.memory is not None
+        items = await runtime.memory.list("ada@example.org")
+        assert [m.text for m in items] == ["I live in Lisbon."]
+        assert await runtime.memory.list("someone-else") == []
+        edited = await runtime.memory.update("ada@example.org", items[0].id, "I live in Porto.")
+        assert edited.text == "I live in Porto."
+        await runtime.memory.forget("ada@example.org", items[0].id)
+        assert await runtime.memory.list("ada@example.org") == []
+        with pytest.raises(InputError) as unknown:
+            await runtime.memory.forget("ada@example.org", items[0].id)
+        assert unknown.value.code == "memory_not_found"
+
+
+async def test_bad_requests_get_clear_errors(open_runtime: Opener, model: OpenAIDouble) -> None:
+    async with open_runtime(assistant_tools=[]) as runtime:
+        with pytest.raises(InputError) as empty:
+            await runtime.assistant.ask("   ")
+        assert empty.value.code == "empty_question"
+        with pytest.raises(InputError) as bad_id:
+            await runtime.assistant.ask("hello", thread_id="../../etc")
+        assert bad_id.value.code == "invalid_thread_id"
+        with pytest.raises(InputError) as huge:
+            await runtime.assistant.ask("x" * 40_000)
+        assert huge.value.code == "question_too_long"
+        model.then(ok("hi"))
+        await runtime.assistant.ask("hello", thread_id="t-owned", user_id="owner")
+        with pytest.raises(InputError) as foreign:
+            await runtime.assistant.ask("hello", thread_id="t-owned", user_id="intruder")
+        assert foreign.value.code == "thread_forbidden"
+        with pytest.raises(InputError) as missing:
+            await runtime.assistant.history("t-never", "owner")
+        assert missing.value.code == "thread_not_found"
+
+
+async def test_retention_compacts_idle_threads_and_deletes_old_ones(
+    open_runtime: Opener, model: OpenAIDouble
+) -> None:
+    async with open_runtime(assistant_tools=[]) as runtime:
+        model.then(ok("one"), ok("two"), ok("three"))
+        for thread, text in (("t-old", "hello"), ("t-idle", "hello"), ("t-idle", "thanks")):
+            await runtime.assistant.ask(text, thread_id=thread, user_id="r", cache=False)
+
+        async def checkpoints(thread: str) -> int:
+            async with runtime.retention.registry.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT count(*) FROM checkpoints WHERE thread_id = %s", (thread,)
+                )
+                row = await cur.fetchone()
+            assert row is not None
+            return int(row[0])
+
+        before = await checkpoints("t-idle")
+        assert before > 2
+        async with runtime.retention.registry.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE daert_threads SET updated_at = now() - interval '100 days' "
+                "WHERE thread_id = 't-old'"
+            )
+            await conn.execute(
+                "UPDATE daert_threads SET updated_at = now() - interval '2 hours' "
+                "WHERE thread_id = 't-idle'"
+            )
+        report = await runtime.retention.run()
+        assert "t-old" in report.deleted and "t-idle" in report.compacted
+        assert await checkpoints("t-old") == 0
+        assert await checkpoints("t-idle") == 1
+        # The compacted thread still continues with its history.
+        model.then(ok("four", expect="thanks"))
+        await runtime.assistant.ask("and again", thread_id="t-idle", user_id="r")
+        history: list[dict[str, Any]] = await runtime.assistant.history("t-idle", "r")
+        assert [m["content"] for m in history][-2:] == ["and again", "four"]

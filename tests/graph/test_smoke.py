@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from agents.testing.openai_double import OpenAIDouble, ok
+from daert.assembly import AssistantRuntime
+
+
+async def test_chat_route_answers_with_the_model(
+    runtime: AssistantRuntime, model: OpenAIDouble
+) -> None:
+    model.then(ok("Hello! How can I help?", expect="hello there"))
+    reply = await runtime.assistant.ask("hello there", thread_id="t-smoke", user_id="u1")
+    assert reply.routes == ["chat"]
+    assert reply.text == "Hello! How can I help?"
