@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daert.errors import DaertError, ServiceError
@@ -59,14 +60,16 @@ class AssistantRuntime:
     saver: AsyncPostgresSaver
 
 
-def _crew_runner(gateway: ModelGateway, **ports: Any) -> CrewRunner | None:
+def _crew_runner(gateway: ModelGateway, storage: Path, **ports: Any) -> CrewRunner | None:
     try:
         from agents.crew.research import run_research_crew  # noqa: PLC0415
     except ImportError:
         return None
 
     async def run(task: str) -> tuple[str, list[Source]]:
-        result = await run_research_crew(task, gateway=gateway, alias="chat", **ports)
+        result = await run_research_crew(
+            task, gateway=gateway, alias="chat", storage_dir=storage, **ports
+        )
         sources: list[Source] = [
             {"kind": "web" if s.kind == "web" else "chunk", "ref": s.ref,
              "title": s.title or s.ref, "text": s.title or s.ref, "score": 1.0}
@@ -104,7 +107,7 @@ async def _open_tools(
         stack.push_async_callback(sandbox.aclose)
     crew = None
     if "crew" in wanted:
-        crew = _crew_runner(gateway, embedder=embedder, store=vectors,
+        crew = _crew_runner(gateway, settings.data_dir / "crewai", embedder=embedder, store=vectors,
                             collection=settings.collection, web=web)  # fmt: skip
     return Toolbox(
         embedder=embedder, store=vectors if "retrieve" in wanted else None,

@@ -5,7 +5,10 @@ Everything else receives what it needs (URLs, a supervisor, probe targets) from 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -249,7 +252,8 @@ def build_graph_store(settings: Settings, urls: Endpoints) -> GraphStore:
 
 
 def build_web_search(settings: Settings, urls: Endpoints, embedder: Embedder) -> WebSearch:
-    """Tavily when a key is configured, else SearXNG when its URL is, else the private index."""
+    """Tavily when a key is configured, else SearXNG when its URL is, else DuckDuckGo when
+    DAERT_WEB_SEARCH allows it (`auto`: when this machine is online), else the private index."""
     key = settings.tavily_api_key.get_secret_value() if settings.tavily_api_key else None
     key = key or os.environ.get("TAVILY_API_KEY")
     if key:
@@ -261,9 +265,30 @@ def build_web_search(settings: Settings, urls: Endpoints, embedder: Embedder) ->
         from tools.web_search.searxng import SearxngSearch  # noqa: PLC0415
 
         return SearxngSearch(str(settings.searxng_url))
+    proxy = os.environ.get("DDGS_PROXY")
+    if settings.web_search == "duckduckgo" or (
+        settings.web_search == "auto" and online(proxy or "https://html.duckduckgo.com")
+    ):
+        from tools.web_search.ddgs import DuckDuckGoSearch  # noqa: PLC0415
+
+        return DuckDuckGoSearch(proxy=proxy)
     from tools.web_search.index import IndexSearch  # noqa: PLC0415
 
     return IndexSearch(build_vector_store(urls), embedder, settings.web_collection)
+
+
+def online(url: str, timeout: float = 1.5) -> bool:
+    """Whether a TCP connection to the URL's host opens within `timeout`, lookup included."""
+    parts = urlsplit(url)
+    address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+    opened = threading.Event()
+
+    def probe() -> None:
+        with contextlib.suppress(OSError), socket.create_connection(address, timeout=timeout):
+            opened.set()
+
+    threading.Thread(target=probe, daemon=True).start()
+    return opened.wait(timeout)
 
 
 def build_sandbox(settings: Settings, limits: SandboxLimits | None = None) -> CodeSandbox:

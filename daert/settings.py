@@ -178,6 +178,11 @@ class Settings(BaseSettings):
     )
     tavily_url: HttpUrl | None = Field(None, description="Another Tavily-compatible endpoint.")
     searxng_url: HttpUrl | None = Field(None, description="A SearXNG instance for web search.")
+    web_search: Literal["auto", "duckduckgo", "index"] = Field(
+        "auto",
+        description="Without a Tavily key or SearXNG URL: DuckDuckGo (`auto`: only when this "
+        "machine can reach it) or the private index of crawled pages.",
+    )
     web_collection: str = Field("web", description="Collection of the private web index.")
     crawl_allow_private: bool = Field(
         False, description="Let `daert crawl` fetch private and loopback addresses."

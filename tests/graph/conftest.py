@@ -31,7 +31,7 @@ def collection() -> str:
 
 
 def assistant_settings(stack: Stack, model: OpenAIDouble, collection: str, **kw: Any) -> Settings:
-    spec = DeploymentSpec(model="openai/double", api_base=model.url)  # type: ignore[arg-type]
+    spec = DeploymentSpec(model="openai/double", api_base=model.url)
     kw.setdefault("assistant_tools", ["retrieve", "kg", "code"])
     return load_settings(
         data_dir=stack.settings.data_dir,

@@ -299,3 +299,20 @@ async def test_retention_compacts_idle_threads_and_deletes_old_ones(
         await runtime.assistant.ask("and again", thread_id="t-idle", user_id="r")
         history: list[dict[str, Any]] = await runtime.assistant.history("t-idle", "r")
         assert [m["content"] for m in history][-2:] == ["and again", "four"]
+
+
+async def test_the_research_crew_runs_as_one_tool_through_the_gateway(
+    open_runtime: Opener, model: OpenAIDouble
+) -> None:
+    model.then(
+        ok(plan(("crew", "research the Analytical Engine")), expect="Tools:"),
+        ok("Thought: I know enough.\nFinal Answer: notes on the engine", expect="research"),
+        ok("Thought: done.\nFinal Answer: A short report on the engine.", expect="notes on"),
+        ok(plan(done=True), expect="Results so far"),
+        ok("Here is the report [1].", expect="A short report on the engine."),
+    )
+    async with open_runtime(planner_capable=True, assistant_tools=["crew"]) as rt:
+        reply = await rt.assistant.ask("write me a report on the Analytical Engine")
+    assert reply.routes == ["crew"]
+    assert reply.tools[0]["ok"] is True, reply.tools
+    assert reply.citations[0]["ref"] == "crew:report"
