@@ -189,9 +189,7 @@ def stream_ingest(
     def ingestor_for(collection: str) -> Ingestor:
         name = collection or settings.collection
         if name not in ingestors:
-            ingestors[name] = build_ingestor(
-                settings, store, embedder, name, redis_url=urls.redis
-            )
+            ingestors[name] = build_ingestor(settings, store, embedder, name, redis_url=urls.redis)
         return ingestors[name]
 
     worker = StreamIngestor(
