@@ -73,7 +73,7 @@ class EmbeddingRouter:
         embedder: Embedder,
         exemplars: Mapping[str, Sequence[str]] | None = None,
         *,
-        threshold: float = 0.3,
+        threshold: float = 0.2,
         margin: float = 0.04,
         fallback: str = "retrieve",
         top: int = 2,
