@@ -204,7 +204,7 @@ class Settings(BaseSettings):
         "the embedding router alone routes otherwise).",
     )
     router_threshold: Annotated[float, Field(ge=-1, le=1)] = Field(
-        0.3, description="Least exemplar similarity for the embedding router to trust a route."
+        0.2, description="Least exemplar similarity for the embedding router to trust a route."
     )
     router_margin: Annotated[float, Field(ge=0, le=1)] = Field(
         0.04, description="A second tool route within this margin of the best runs too."
