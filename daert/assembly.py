@@ -171,6 +171,7 @@ async def open_assistant(
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # noqa: PLC0415
     from langgraph.store.postgres.aio import AsyncPostgresStore  # noqa: PLC0415
 
+    from agents.embeddings.cached import CachedEmbedder  # noqa: PLC0415
     from agents.router.embedding import EmbeddingRouter, load_exemplars  # noqa: PLC0415
     from graphs.assistant.assistant import Assistant  # noqa: PLC0415
     from graphs.assistant.graph import build_graph  # noqa: PLC0415
@@ -186,7 +187,7 @@ async def open_assistant(
             code="postgres_down",
         )
     gateway = build_gateway(settings, urls)
-    embedder = build_embedder(settings)
+    embedder = CachedEmbedder(build_embedder(settings))
     guidance = build_guidance(settings)
     async with contextlib.AsyncExitStack() as stack:
         graph_pool, own_pool = await _open_pools(stack, settings, urls.postgres)

@@ -180,8 +180,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args()
-    double = OpenAIDouble(port=args.port or free_port())
+    double = OpenAIDouble(default=Reply(delay=args.delay), port=args.port or free_port())
     with double:
         print(double.url, flush=True)
         threading.Event().wait()

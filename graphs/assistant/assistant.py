@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage
 from langgraph.errors import GraphRecursionError
-from langgraph.types import Overwrite
+from langgraph.types import Durability, Overwrite
 
 from daert.errors import DaertError, InputError
 from graphs.assistant.state import CacheInfo, Source
@@ -63,7 +63,11 @@ class Assistant:
         registry: ThreadRegistry | None = None,
         max_steps: int = 4,
         max_question_chars: int = 32_000,
+        durability: Durability = "exit",
     ) -> None:
+        # "exit": one checkpoint write per turn, not one per step; a turn is short, and a
+        # crash mid-turn loses only that turn (its question is not answered either way).
+        self.durability: Durability = durability
         self.graph = graph
         self.registry = registry
         self.max_steps = max_steps
@@ -135,7 +139,9 @@ class Assistant:
             }
             yield {"type": "thread", "thread_id": thread_id}
             try:
-                async for event in self.graph.astream(turn, config, stream_mode="custom"):
+                async for event in self.graph.astream(
+                    turn, config, stream_mode="custom", durability=self.durability
+                ):
                     yield event
             except GraphRecursionError as err:
                 raise DaertError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -88,7 +88,6 @@ class Toolbox:
     min_relevance: float = 0.3
     timeout: float = 60.0
     code_timeout: float = 30.0
-    _vectors: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def available(self) -> list[Tool]:
@@ -99,11 +98,7 @@ class Toolbox:
         return [name for name, port in have.items() if port is not None]
 
     async def embed(self, text: str) -> list[float]:
-        if text not in self._vectors:
-            if len(self._vectors) > 256:
-                self._vectors.clear()
-            self._vectors[text] = (await self.embedder.embed([text]))[0]
-        return self._vectors[text]
+        return (await self.embedder.embed([text]))[0]
 
     async def run(self, call: ToolCall, *, session: str) -> ToolResult:
         """Run one call within the tool timeout; every failure becomes a failed result."""

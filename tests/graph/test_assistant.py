@@ -113,7 +113,7 @@ async def test_nothing_relevant_means_i_dont_know_without_a_model_call(
     runtime: AssistantRuntime,
 ) -> None:
     reply = await runtime.assistant.ask("What is the capital of the moon colony Tycho?")
-    assert reply.routes == ["retrieve"]
+    assert "retrieve" in reply.routes and set(reply.routes) <= {"retrieve", "kg"}
     assert reply.text.startswith("I don't know")
     assert reply.citations == []
 
@@ -280,7 +280,7 @@ async def test_retention_compacts_idle_threads_and_deletes_old_ones(
             return int(row[0])
 
         before = await checkpoints("t-idle")
-        assert before > 2
+        assert before == 2, "one checkpoint per turn (durability=exit)"
         async with runtime.retention.registry.pool.connection() as conn:
             await conn.execute(
                 "UPDATE daert_threads SET updated_at = now() - interval '100 days' "
