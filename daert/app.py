@@ -11,10 +11,10 @@ import contextlib
 import hmac
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -95,9 +95,22 @@ def create_app(
     *,
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    routers: Sequence[APIRouter] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> FastAPI:
     """Build the app. `targets` says, at each call, what /readyz must probe."""
-    app = FastAPI(title="daert", version=__version__)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            for hook in on_shutdown:
+                await hook()
+
+    app = FastAPI(title="daert", version=__version__, lifespan=lifespan)
+    for router in routers:
+        app.include_router(router)
 
     @app.middleware("http")
     async def require_key(request: Request, call_next: Callable[[Request], Any]) -> Any:

@@ -27,6 +27,12 @@ SELF_STATEMENT = re.compile(
     re.IGNORECASE,
 )
 SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# Statements about the moment, not lasting facts: "I am looking for ...", "I'm not sure ...".
+PASSING = re.compile(
+    r"\b(not sure|wonder|wondering|looking for|trying|going to|want|wanted|need|would like|"
+    r"asking|curious|confused|stuck|here to|just)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,12 @@ def facts_in(message: str) -> list[str]:
     found = []
     for sentence in SENTENCE.split(message):
         text = sentence.strip()
-        if text and not text.endswith("?") and SELF_STATEMENT.match(text):
+        if (
+            text
+            and not text.endswith("?")
+            and SELF_STATEMENT.match(text)
+            and not PASSING.search(text)
+        ):
             found.append(text[:MAX_FACT_CHARS])
     return found
 

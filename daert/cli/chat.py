@@ -316,3 +316,47 @@ def threads_prune(ctx: typer.Context) -> None:
 
     report = asyncio.run(run())
     out.print(f"deleted {len(report.deleted)} threads, compacted {len(report.compacted)}")
+
+
+cache_app = typer.Typer(help="The semantic cache of answers: hit/miss statistics, clearing.")
+
+
+def _with_cache(ctx: typer.Context, action: Any) -> Any:
+    from daert.runtime import build_supervisor, endpoints  # noqa: PLC0415
+    from memory.semantic_cache.redis import RedisSemanticCache  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    urls = endpoints(settings, build_supervisor(settings))
+    if urls.redis is None:
+        raise InputError("Redis is not running", hint="run `daert up`", code="redis_down")
+    redis_url = urls.redis
+
+    async def run() -> Any:
+        cache = RedisSemanticCache(redis_url)
+        try:
+            return await action(cache)
+        finally:
+            await cache.aclose()
+
+    return asyncio.run(run())
+
+
+@cache_app.command("stats")
+def cache_stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Hits, misses, hit rate and stored entries."""
+    stats = _with_cache(ctx, lambda c: c.stats())
+    looked = stats.hits + stats.misses
+    rate = stats.hits / looked if looked else 0.0
+    if as_json:
+        out.print_json(json.dumps({"hits": stats.hits, "misses": stats.misses,
+                                   "hit_rate": rate, "entries": stats.entries}))  # fmt: skip
+        return
+    out.print(f"hits {stats.hits}  misses {stats.misses}  hit rate {rate:.0%}  "
+              f"entries {stats.entries}")  # fmt: skip
+
+
+@cache_app.command("clear")
+def cache_clear(ctx: typer.Context) -> None:
+    """Forget every cached answer and the statistics."""
+    _with_cache(ctx, lambda c: c.clear())
+    out.print("cache cleared")

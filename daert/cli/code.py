@@ -9,20 +9,22 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from daert.cli.context import settings_of
-from daert.errors import InputError
+from daert.errors import DaertError, InputError, ServiceError
 from daert.runtime import build_sandbox
-from tools.code_exec.ports import ExecutionResult, SandboxLimits
+from daert.settings import Settings
+from tools.code_exec.ports import ExecutionResult, OutputPart, SandboxLimits
 
 out = Console()
 err = Console(stderr=True)
 
 
-def exec_code(
+def exec_code(  # noqa: PLR0917 - a CLI command: one parameter per option
     ctx: typer.Context,
     files: Annotated[
         list[str], typer.Argument(help="Python files to run in order; '-' reads stdin.")
@@ -32,14 +34,32 @@ def exec_code(
         Path, typer.Option("--out", help="Where images the code shows are written.")
     ] = Path(),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    session: Annotated[
+        str | None,
+        typer.Option(
+            "--session",
+            help="Run in this named session of the running `daert serve`; its variables and "
+            "files persist across invocations.",
+        ),
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="The daert server for --session (default: DAERT_HOST:DAERT_PORT)."),
+    ] = None,
 ) -> None:
     """Run code in a fresh sandbox (bubblewrap, or E2B with E2B_API_KEY); files share a session.
 
     Prints stdout, stderr, the last expression's value and errors; images are saved as PNG files
-    under --out. Exits 1 when the code raised or ran out of time.
+    under --out. Exits 1 when the code raised or ran out of time. With --session NAME the code
+    runs in the server's session NAME instead, which keeps its state until the server stops.
     """
     sources = [sys.stdin.read() if f == "-" else _read(f) for f in files]
-    sandbox = build_sandbox(settings_of(ctx), SandboxLimits(timeout=timeout))
+    settings = settings_of(ctx)
+    if session is not None:
+        results = remote_execute(settings, server, session, sources, timeout)
+        _report(results, outputs, as_json=as_json)
+        return
+    sandbox = build_sandbox(settings, SandboxLimits(timeout=timeout))
 
     async def run() -> list[ExecutionResult]:
         results = []
@@ -53,7 +73,10 @@ def exec_code(
             await sandbox.aclose()
         return results
 
-    results = asyncio.run(run())
+    _report(asyncio.run(run()), outputs, as_json=as_json)
+
+
+def _report(results: list[ExecutionResult], outputs: Path, *, as_json: bool) -> None:
     images: list[str] = []
     for index, result in enumerate(results):
         for number, part in enumerate(p for p in result.parts if p.mime == "image/png"):
@@ -97,3 +120,49 @@ def _read(name: str) -> str:
             f"{name} is not a file", hint="pass a .py file or '-'", code="source_not_found"
         )
     return path.read_text(errors="replace")
+
+
+def remote_execute(
+    settings: Settings, server: str | None, session: str, sources: list[str], timeout: float
+) -> list[ExecutionResult]:
+    """Run each source in the server's named session; stop at the first failure."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    base = (server or f"http://{host}:{settings.port}").rstrip("/")
+    headers = {}
+    if settings.api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+    results: list[ExecutionResult] = []
+    with httpx.Client(base_url=base, headers=headers, timeout=timeout + 30) as client:
+        for source in sources:
+            try:
+                response = client.post(
+                    f"/v1/code/sessions/{session}/execute",
+                    json={"code": source, "timeout": timeout},
+                )
+            except httpx.TransportError as error:
+                raise ServiceError(
+                    f"no daert server answers at {base}: {error}",
+                    hint="sessions live in the server: start it with `daert serve`, pass "
+                    "--server URL, or drop --session",
+                    code="server_not_running",
+                ) from error
+            if response.status_code != 200:
+                raise _server_error(response)
+            data = response.json()
+            data["parts"] = [OutputPart(**p) for p in data.get("parts", [])]
+            result = ExecutionResult(**data)
+            results.append(result)
+            if not result.ok:
+                break
+    return results
+
+
+def _server_error(response: httpx.Response) -> DaertError:
+    try:
+        body = response.json()["error"]
+        return DaertError(body["message"], hint=body.get("hint", ""), code=body["code"])
+    except (ValueError, KeyError, TypeError):
+        return ServiceError(
+            f"the server answered {response.status_code}: {response.text[:200]}",
+            code="server_error",
+        )

@@ -186,12 +186,13 @@ def _register_groups() -> None:
 
     app.command("exec")(exec_code)
 
-    from daert.cli.chat import ask, chat, memory_app, threads_app  # noqa: PLC0415
+    from daert.cli.chat import ask, cache_app, chat, memory_app, threads_app  # noqa: PLC0415
 
     app.command()(ask)
     app.command()(chat)
     app.add_typer(memory_app, name="memory")
     app.add_typer(threads_app, name="threads")
+    app.add_typer(cache_app, name="cache")
 
 
 _register_groups()

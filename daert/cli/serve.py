@@ -9,11 +9,13 @@ from collections.abc import Callable
 import uvicorn
 
 from daert.app import create_app
+from daert.code_api import code_router
 from daert.errors import ConfigError
 from daert.health import Target
-from daert.runtime import build_supervisor, endpoints, probe_targets
+from daert.runtime import build_sandbox, build_supervisor, endpoints, probe_targets
 from daert.services.supervisor import port_is_free
 from daert.settings import Settings
+from tools.code_exec.ports import CodeSandbox
 
 
 def run_server(settings: Settings, *, log: Callable[[str], None]) -> None:
@@ -32,8 +34,25 @@ def run_server(settings: Settings, *, log: Callable[[str], None]) -> None:
         def targets() -> list[Target]:
             return probe_targets(settings, endpoints(settings, supervisor))
 
+        sandboxes: list[CodeSandbox] = []
+
+        def sandbox() -> CodeSandbox:  # built on first use: bubblewrap costs nothing until then
+            if not sandboxes:
+                sandboxes.append(build_sandbox(settings))
+            return sandboxes[0]
+
+        async def close_sandbox() -> None:
+            for box in sandboxes:
+                await box.aclose()
+
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
-        app = create_app(targets, api_key=api_key, max_body_bytes=settings.max_body_bytes)
+        app = create_app(
+            targets,
+            api_key=api_key,
+            max_body_bytes=settings.max_body_bytes,
+            routers=[code_router(sandbox)],
+            on_shutdown=[close_sandbox],
+        )
         logging.getLogger("httpx").setLevel(logging.WARNING)  # probes would log every request
         logging.basicConfig(
             level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"

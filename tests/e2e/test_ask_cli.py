@@ -56,6 +56,10 @@ def test_ask_answers_with_the_local_model_and_cites_the_ingested_file(
     assert unknown["text"].startswith("I don't know")
     assert unknown["citations"] == []
 
+    stats = daert(stack, "cache", "stats", "--json", env=env)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["misses"] >= 1  # the first question was looked up
+
     thread = reply["thread_id"]
     shown = daert(stack, "threads", "show", thread, env=env)
     assert shown.returncode == 0, shown.stderr

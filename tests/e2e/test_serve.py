@@ -177,3 +177,42 @@ def test_serve_refuses_a_taken_port(data_dir: Path) -> None:
         done = daert(data_dir, "serve", "--port", str(port))
     assert done.returncode == 2
     assert "port_in_use" in done.stderr and "--port" in done.stderr
+
+
+def test_exec_sessions_live_in_the_server_across_invocations(
+    served: tuple[str, subprocess.Popen[str]], data_dir: Path, tmp_path: Path
+) -> None:
+    base, _ = served
+    (tmp_path / "a.py").write_text("x = 6")
+    (tmp_path / "b.py").write_text("x * 7")
+    first = daert(data_dir, "exec", "--session", "s1", "--server", base, str(tmp_path / "a.py"))
+    assert first.returncode == 0, first.stderr
+    second = daert(
+        data_dir, "exec", "--session", "s1", "--server", base, "--json", str(tmp_path / "b.py")
+    )
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["results"][0]["result"] == "42"
+    other = daert(
+        data_dir, "exec", "--session", "s2", "--server", base, "--json", str(tmp_path / "b.py")
+    )
+    assert other.returncode == 1
+    assert json.loads(other.stdout)["results"][0]["error"].startswith("NameError")
+
+    assert httpx.delete(f"{base}/v1/code/sessions/s1", timeout=30).status_code == 204
+    bad = httpx.post(f"{base}/v1/code/sessions/..%2F/execute", json={"code": "1"}, timeout=30)
+    assert bad.status_code in (400, 404) and "error" in bad.json()
+    malformed = httpx.post(f"{base}/v1/code/sessions/s1/execute", json={"cod": 1}, timeout=30)
+    assert malformed.status_code == 422
+    assert malformed.json()["error"]["code"] == "invalid_request"
+
+    nobody = daert(
+        data_dir,
+        "exec",
+        "--session",
+        "s1",
+        "--server",
+        "http://127.0.0.1:9",
+        str(tmp_path / "a.py"),
+    )
+    assert nobody.returncode == 1
+    assert "server_not_running" in nobody.stderr
