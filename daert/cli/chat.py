@@ -168,20 +168,28 @@ def chat(
 memory_app = typer.Typer(help="What the assistant remembers about a user: list, add, edit, delete.")
 
 
-def _with_memory(ctx: typer.Context, action: Any) -> Any:
+def _with_runtime(ctx: typer.Context, action: Any) -> Any:
+    """Open the assistant's runtime, run `action(runtime)` in it, close it."""
     settings = settings_of(ctx)
 
     async def run() -> Any:
         async with open_assistant(settings) as runtime:
-            if runtime.memory is None:
-                raise InputError(
-                    "long-term memory is switched off",
-                    hint="set DAERT_MEMORY_ENABLED=true",
-                    code="memory_disabled",
-                )
-            return await action(runtime.memory)
+            return await action(runtime)
 
     return asyncio.run(run())
+
+
+def _with_memory(ctx: typer.Context, action: Any) -> Any:
+    async def run(runtime: AssistantRuntime) -> Any:
+        if runtime.memory is None:
+            raise InputError(
+                "long-term memory is switched off",
+                hint="set DAERT_MEMORY_ENABLED=true",
+                code="memory_disabled",
+            )
+        return await action(runtime.memory)
+
+    return _with_runtime(ctx, run)
 
 
 @memory_app.command("list")
@@ -248,17 +256,15 @@ def threads_list(
     user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's.")] = None,
 ) -> None:
     """Threads, most recently used first."""
-    settings = settings_of(ctx)
 
-    async def run() -> Any:
-        async with open_assistant(settings) as runtime:
-            assert runtime.assistant.registry is not None  # noqa: S101 - always built
-            return await runtime.assistant.registry.list(user)
+    async def run(runtime: AssistantRuntime) -> Any:
+        assert runtime.assistant.registry is not None  # noqa: S101 - always built
+        return await runtime.assistant.registry.list(user)
 
     table = Table(title_justify="left")
     for column in ("thread", "user", "turns", "updated", "title"):
         table.add_column(column)
-    for info in asyncio.run(run()):
+    for info in _with_runtime(ctx, run):
         table.add_row(info.thread_id, info.user_id, str(info.turns),
                       f"{info.updated_at:%Y-%m-%d %H:%M}", escape(info.title[:60]))  # fmt: skip
     out.print(table)
@@ -271,13 +277,8 @@ def threads_show(
     user: User = "local",
 ) -> None:
     """A thread's messages with the sources of each answer."""
-    settings = settings_of(ctx)
-
-    async def run() -> list[dict[str, Any]]:
-        async with open_assistant(settings) as runtime:
-            return await runtime.assistant.history(thread, user)
-
-    for message in asyncio.run(run()):
+    history = _with_runtime(ctx, lambda rt: rt.assistant.history(thread, user))
+    for message in history:
         out.print(f"[bold]{message['role']}:[/] {escape(message['content'])}")
         for i, source in enumerate(message["citations"], 1):
             out.print(f"  [dim][{i}] {escape(source['ref'])}[/]")
@@ -290,14 +291,12 @@ def threads_delete(
     user: User = "local",
 ) -> None:
     """Delete a thread and all its checkpoints."""
-    settings = settings_of(ctx)
 
-    async def run() -> None:
-        async with open_assistant(settings) as runtime:
-            await runtime.assistant.history(thread, user)  # unknown or foreign: clear error
-            await runtime.retention.delete_thread(thread)
+    async def run(runtime: AssistantRuntime) -> None:
+        await runtime.assistant.history(thread, user)  # unknown or foreign: clear error
+        await runtime.retention.delete_thread(thread)
 
-    asyncio.run(run())
+    _with_runtime(ctx, run)
     out.print(f"deleted {thread}")
 
 
@@ -308,13 +307,7 @@ def threads_prune(ctx: typer.Context) -> None:
     Threads idle DAERT_THREAD_KEEP_DAYS are deleted; threads idle DAERT_THREAD_COMPACT_AFTER
     seconds keep only their latest checkpoint.
     """
-    settings = settings_of(ctx)
-
-    async def run() -> Any:
-        async with open_assistant(settings) as runtime:
-            return await runtime.retention.run()
-
-    report = asyncio.run(run())
+    report = _with_runtime(ctx, lambda rt: rt.retention.run())
     out.print(f"deleted {len(report.deleted)} threads, compacted {len(report.compacted)}")
 
 

@@ -70,6 +70,13 @@ def test_ask_answers_with_the_local_model_and_cites_the_ingested_file(
     assert foreign.returncode == 2
     assert "thread_forbidden" in foreign.stderr
 
+    listed = daert(stack, "threads", "list", env={**env, "COLUMNS": "200"})
+    assert thread in listed.stdout, listed.stdout
+    deleted = daert(stack, "threads", "delete", thread, env=env)
+    assert deleted.returncode == 0, deleted.stderr
+    after = daert(stack, "threads", "show", thread, env=env)
+    assert after.returncode == 2 and "thread_not_found" in after.stderr
+
 
 def test_memory_commands_edit_what_the_assistant_knows(stack: Stack) -> None:
     env = {"DAERT_ASSISTANT_TOOLS": "[]"}

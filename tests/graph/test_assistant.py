@@ -34,9 +34,13 @@ Deployments happen every Tuesday after the change review meeting.
 """
 
 
-async def ingest(stack: Stack, model: OpenAIDouble, collection: str, tmp_path: Path) -> str:
+async def ingest(
+    stack: Stack, model: OpenAIDouble, collection: str, tmp_path: Path, *, text: str = ZEPHYR,
+    expect: str = "added",
+) -> str:  # fmt: skip
+    """Ingest (or re-ingest) zephyr.md the way `daert ingest` does, cache invalidation included."""
     doc = tmp_path / "zephyr.md"
-    doc.write_text(ZEPHYR)
+    doc.write_text(text)
     settings = assistant_settings(stack, model, collection)
     urls = endpoints(settings, build_supervisor(settings))
     store = build_vector_store(urls)
@@ -46,7 +50,7 @@ async def ingest(stack: Stack, model: OpenAIDouble, collection: str, tmp_path: P
             settings, store, build_embedder(settings), collection, redis_url=urls.redis
         )
         report = await ingestor.ingest([str(doc)])
-        assert [r.outcome for r in report.results] == ["added"]
+        assert [r.outcome for r in report.results] == [expect]
     finally:
         await store.aclose()
     return str(doc)
@@ -86,27 +90,12 @@ async def test_ingesting_invalidates_cached_answers(
     question = "When do Zephyr deployments happen?"
     model.then(ok("On Tuesdays [1].", expect="Tuesday"))
     assert (await runtime.assistant.ask(question)).cache.get("stored")
-    (tmp_path / "zephyr.md").write_text(ZEPHYR.replace("Tuesday", "Thursday"))
-    await ingest_again(stack, model, collection, tmp_path)
+    changed = ZEPHYR.replace("Tuesday", "Thursday")
+    await ingest(stack, model, collection, tmp_path, text=changed, expect="updated")
     model.then(ok("On Thursdays [1].", expect="Thursday"))
     fresh = await runtime.assistant.ask(question)
     assert fresh.cache.get("hit") is False
     assert fresh.text == "On Thursdays [1]."
-
-
-async def ingest_again(stack: Stack, model: OpenAIDouble, collection: str, tmp: Path) -> None:
-    settings = assistant_settings(stack, model, collection)
-    urls = endpoints(settings, build_supervisor(settings))
-    store = build_vector_store(urls)
-    await store.setup()
-    try:
-        ingestor = build_ingestor(
-            settings, store, build_embedder(settings), collection, redis_url=urls.redis
-        )
-        report = await ingestor.ingest([str(tmp / "zephyr.md")])
-        assert [r.outcome for r in report.results] == ["updated"]
-    finally:
-        await store.aclose()
 
 
 async def test_nothing_relevant_means_i_dont_know_without_a_model_call(
