@@ -113,6 +113,7 @@ async def _open_tools(
         embedder=embedder, store=vectors if "retrieve" in wanted else None,
         collection=settings.collection, graph=graph_store, web=web, sandbox=sandbox,
         crew=crew, gateway=gateway, coder_alias="chat", guidance_runner=guidance,
+        cypher_alias="planner" if settings.planner_capable else None,
         k=settings.retrieve_k, min_relevance=settings.min_relevance,
         timeout=settings.tool_timeout,
     )  # fmt: skip

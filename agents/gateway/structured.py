@@ -42,11 +42,35 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+# Length bounds become one nested rule per character in a GBNF grammar; llama.cpp recurses
+# through them and a large bound (maxLength 20000) overflows its stack and kills the server.
+MAX_GRAMMAR_BOUND = 64
+
+
+def grammar_safe(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without length/size bounds too large for a grammar (pydantic still checks)."""
+    safe = copy.deepcopy(schema)
+
+    def drop(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("maxLength", "minLength", "maxItems", "minItems"):
+                if isinstance(node.get(key), int) and node[key] > MAX_GRAMMAR_BOUND:
+                    del node[key]
+            for value in node.values():
+                drop(value)
+        elif isinstance(node, list):
+            for value in node:
+                drop(value)
+
+    drop(safe)
+    return safe
+
+
 def gbnf(schema: dict[str, Any]) -> str:
     """A llama.cpp grammar for the schema (the converter ships with llama-cpp-python)."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf  # noqa: PLC0415 - embedded extra
 
-    grammar: str = json_schema_to_gbnf(json.dumps(schema))
+    grammar: str = json_schema_to_gbnf(json.dumps(grammar_safe(schema)))
     return grammar
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from agents.gateway.structured import structured
 from agents.router.embedding import CODE_FENCE
 from daert.errors import DaertError, InputError
 from graphs.assistant.state import Source, Tool, ToolCall, ToolResult
+from knowledge.graph import nl2cypher
 from knowledge.graph.ports import entity_key
 from knowledge.vector.ports import SearchOptions
 
@@ -83,6 +85,7 @@ class Toolbox:
     crew: CrewRunner | None = None
     gateway: ModelGateway | None = None
     coder_alias: str = "default"
+    cypher_alias: str | None = None  # set when a capable model may write Cypher
     guidance_runner: GuidanceRunner | None = None
     k: int = 5
     min_relevance: float = 0.3
@@ -145,6 +148,32 @@ class Toolbox:
 
     async def kg(self, call: ToolCall) -> ToolResult:
         assert self.graph is not None  # noqa: S101 - checked by run()
+        if self.cypher_alias is not None and self.gateway is not None:
+            try:
+                return await self._kg_cypher(call)
+            except DaertError:
+                pass  # a query the model could not write: look the entities up by name
+        return await self._kg_names(call)
+
+    async def _kg_cypher(self, call: ToolCall) -> ToolResult:
+        """A capable model writes read-only Cypher from the graph's schema; its rows are facts."""
+        assert self.graph is not None and self.gateway is not None  # noqa: S101
+        answer = await nl2cypher.ask(
+            self.gateway, self.graph, call["query"], alias=self.cypher_alias or "planner",
+            limit=30, guidance_runner=self.guidance_runner,
+        )  # fmt: skip
+        if not answer.rows:
+            raise DaertError("the Cypher query found nothing", code="kg_empty")
+        sources = [
+            Source(kind="graph", ref=f"graph query: {answer.cypher}", title="graph query result",
+                   text=json.dumps(row, default=str)[:MAX_SOURCE_CHARS], score=1.0)
+            for row in answer.rows
+        ]  # fmt: skip
+        return ToolResult(tool="kg", query=call["query"], ok=True, sources=sources,
+                          summary=f"{len(sources)} rows from {answer.cypher}")  # fmt: skip
+
+    async def _kg_names(self, call: ToolCall) -> ToolResult:
+        assert self.graph is not None  # noqa: S101 - checked by run()
         found = await self.graph.read(FIND_ENTITIES, {"q": entity_key(call["query"])}, limit=10)
         names = [str(r["name"]) for r in found]
         if not names:
@@ -187,7 +216,7 @@ class Toolbox:
                 self.gateway, self.coder_alias,
                 [{"role": "system", "content": "Write Python that computes the answer and "
                   "prints it. Only the code."}, {"role": "user", "content": call["query"]}],
-                GeneratedCode, guidance_runner=self.guidance_runner, max_tokens=1024,
+                GeneratedCode, guidance_runner=self.guidance_runner, max_tokens=512,
             )  # fmt: skip
             code = written.code
         result = await self.sandbox.execute(code, session=session, timeout=self.code_timeout)

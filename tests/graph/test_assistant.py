@@ -305,3 +305,58 @@ async def test_the_research_crew_runs_as_one_tool_through_the_gateway(
     assert reply.routes == ["crew"]
     assert reply.tools[0]["ok"] is True, reply.tools
     assert reply.citations[0]["ref"] == "crew:report"
+
+
+async def seed_graph(stack: Stack, collection: str) -> None:
+    from knowledge.graph.falkordb import FalkorGraphStore
+    from knowledge.graph.ports import Entity, Provenance, Relation
+
+    graph = FalkorGraphStore(stack.url("redis"), graph=collection)
+    await graph.setup()
+    ada, charles = Entity("Ada Lovelace", "Person"), Entity("Charles Babbage", "Person")
+    await graph.upsert(
+        [ada, charles], [Relation(ada, "WORKED_WITH", charles)], Provenance("c1", "notes/ada.md")
+    )
+    await graph.aclose()
+
+
+async def test_a_capable_planner_queries_the_graph_in_cypher(
+    open_runtime: Opener, model: OpenAIDouble, stack: Stack, collection: str
+) -> None:
+    await seed_graph(stack, collection)
+    cypher = (
+        "MATCH (a:Person)-[:WORKED_WITH]-(b:Person) WHERE a.name = 'Ada Lovelace' "
+        "RETURN b.name AS colleague LIMIT 10"
+    )
+    model.then(
+        ok(plan(("kg", "Who worked with Ada Lovelace?")), expect="Tools:"),
+        ok(json.dumps({"cypher": cypher}), expect="WORKED_WITH"),  # the schema is in the prompt
+        ok(plan(done=True), expect="Results so far"),
+        ok("Charles Babbage [1].", expect='"colleague": "Charles Babbage"'),
+    )
+    async with open_runtime(planner_capable=True, assistant_tools=["kg"]) as rt:
+        reply = await rt.assistant.ask("Who worked with Ada Lovelace?")
+    assert reply.citations[0]["ref"].startswith("graph query: MATCH")
+
+
+async def test_refused_cypher_falls_back_to_entities_named_in_the_question(
+    open_runtime: Opener, model: OpenAIDouble, stack: Stack, collection: str
+) -> None:
+    await seed_graph(stack, collection)
+    write = "CREATE (x:Person {name: 'Eve'}) RETURN x"
+    model.then(
+        ok(plan(("kg", "Who worked with Ada Lovelace?")), expect="Tools:"),
+        ok(json.dumps({"cypher": write}), expect="WORKED_WITH"),
+        ok(plan(done=True), expect="Results so far"),
+        ok("Charles Babbage [1].", expect="Ada Lovelace WORKED_WITH Charles Babbage"),
+    )
+    async with open_runtime(planner_capable=True, assistant_tools=["kg"]) as rt:
+        reply = await rt.assistant.ask("Who worked with Ada Lovelace?")
+    assert [c["ref"] for c in reply.citations] == ["notes/ada.md"]
+    from knowledge.graph.falkordb import FalkorGraphStore
+
+    graph = FalkorGraphStore(stack.url("redis"), graph=collection)
+    try:
+        assert await graph.read("MATCH (p {name: 'Eve'}) RETURN p.name AS n") == []
+    finally:
+        await graph.aclose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from memory.context import self_contained
@@ -41,3 +43,21 @@ def test_facts_in(message: str, facts: list[str]) -> None:
 )
 def test_self_contained(question: str, earlier: int, expected: bool) -> None:
     assert self_contained(question, earlier) is expected
+
+
+def test_grammar_bounds_too_large_for_llama_cpp_are_dropped() -> None:
+    from agents.gateway.structured import MAX_GRAMMAR_BOUND, grammar_safe
+
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "maxLength": 20000, "minLength": 1},
+            "tags": {"type": "array", "maxItems": 500, "items": {"type": "string", "maxLength": 8}},
+        },
+    }
+    safe = grammar_safe(schema)
+    assert "maxLength" not in safe["properties"]["code"]
+    assert safe["properties"]["code"]["minLength"] == 1
+    assert "maxItems" not in safe["properties"]["tags"]
+    assert safe["properties"]["tags"]["items"]["maxLength"] == 8 <= MAX_GRAMMAR_BOUND
+    assert schema["properties"]["code"]["maxLength"] == 20000  # the caller's schema is untouched
