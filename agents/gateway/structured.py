@@ -11,7 +11,7 @@ import asyncio
 import copy
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +23,27 @@ from agents.gateway.gateway import Message, ModelGateway
 from daert.settings import LOCAL_MODEL
 
 
+def _each_object(node: Any, change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `change` to every JSON object in a schema, depth first."""
+    if isinstance(node, dict):
+        change(node)
+        for value in node.values():
+            _each_object(value, change)
+    elif isinstance(node, list):
+        for value in node:
+            _each_object(value, change)
+
+
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema with every object closed and every property required."""
     schema = copy.deepcopy(model.model_json_schema())
 
-    def close(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node:
-                node["additionalProperties"] = False
-                node["required"] = list(node["properties"])
-            for value in node.values():
-                close(value)
-        elif isinstance(node, list):
-            for value in node:
-                close(value)
+    def close(node: dict[str, Any]) -> None:
+        if node.get("type") == "object" and "properties" in node:
+            node["additionalProperties"] = False
+            node["required"] = list(node["properties"])
 
-    close(schema)
+    _each_object(schema, close)
     return schema
 
 
@@ -51,18 +56,12 @@ def grammar_safe(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema without length/size bounds too large for a grammar (pydantic still checks)."""
     safe = copy.deepcopy(schema)
 
-    def drop(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("maxLength", "minLength", "maxItems", "minItems"):
-                if isinstance(node.get(key), int) and node[key] > MAX_GRAMMAR_BOUND:
-                    del node[key]
-            for value in node.values():
-                drop(value)
-        elif isinstance(node, list):
-            for value in node:
-                drop(value)
+    def drop(node: dict[str, Any]) -> None:
+        for key in ("maxLength", "minLength", "maxItems", "minItems"):
+            if isinstance(node.get(key), int) and node[key] > MAX_GRAMMAR_BOUND:
+                del node[key]
 
-    drop(safe)
+    _each_object(safe, drop)
     return safe
 
 
