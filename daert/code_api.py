@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from daert.errors import InputError
+from daert.errors import require_match
 from tools.code_exec.ports import CodeSandbox
 
 SESSION = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -30,13 +30,11 @@ SessionId = Annotated[str, Path(description="1-64 letters, digits, . _ -", max_l
 
 
 def _session(name: str) -> str:
-    if not SESSION.match(name):
-        raise InputError(
-            f"invalid session name {name[:40]!r}",
-            hint="session names are 1-64 letters, digits and . _ -",
-            code="invalid_session",
-        )
-    return f"api-{name}"
+    checked = require_match(
+        SESSION, name, what="session name", code="invalid_session",
+        hint="session names are 1-64 letters, digits and . _ -",
+    )  # fmt: skip
+    return f"api-{checked}"
 
 
 def code_router(sandbox: Callable[[], CodeSandbox]) -> APIRouter:

@@ -7,6 +7,8 @@ sent a bad request; a 4xx at the HTTP edge).
 
 from __future__ import annotations
 
+import re
+
 
 class DaertError(Exception):
     """Base class: `code` is stable and machine-readable, `hint` tells the reader what to do."""
@@ -51,3 +53,10 @@ class InputError(DaertError):
     code = "bad_request"
     exit_code = 2
     http_status = 400
+
+
+def require_match(pattern: re.Pattern[str], value: str, *, what: str, hint: str, code: str) -> str:
+    """`value` if `pattern` matches it; else an InputError naming `what` was wrong and the fix."""
+    if not pattern.match(value):
+        raise InputError(f"invalid {what} {value[:64]!r}", hint=hint, code=code)
+    return value

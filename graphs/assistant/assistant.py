@@ -17,7 +17,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Durability, Overwrite
 
-from daert.errors import DaertError, InputError
+from daert.errors import DaertError, InputError, require_match
 from graphs.assistant.state import CacheInfo, Source
 from memory.context import message_text, role
 
@@ -86,13 +86,10 @@ class Assistant:
             )
         if thread_id is None:
             return uuid.uuid4().hex
-        if not THREAD_ID.match(thread_id):
-            raise InputError(
-                f"invalid thread id {thread_id[:40]!r}",
-                hint="thread ids are 1-128 letters, digits and . _ : @ -",
-                code="invalid_thread_id",
-            )
-        return thread_id
+        return require_match(
+            THREAD_ID, thread_id, what="thread id", code="invalid_thread_id",
+            hint="thread ids are 1-128 letters, digits and . _ : @ -",
+        )  # fmt: skip
 
     async def _owner_check(self, thread_id: str, user_id: str) -> None:
         if self.registry is None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from daert.errors import InputError
+from daert.errors import require_match
 
 LABEL = re.compile(r"^[A-Z][A-Za-z0-9_]{0,62}$")
 REL_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,62}$")
@@ -19,23 +19,17 @@ def entity_key(name: str) -> str:
 
 
 def check_label(label: str) -> str:
-    if not LABEL.match(label):
-        raise InputError(
-            f"invalid entity type {label!r}",
-            hint="entity types are CamelCase identifiers such as Person or Organization",
-            code="graph_label_invalid",
-        )
-    return label
+    return require_match(
+        LABEL, label, what="entity type", code="graph_label_invalid",
+        hint="entity types are CamelCase identifiers such as Person or Organization",
+    )  # fmt: skip
 
 
 def check_rel_type(rel: str) -> str:
-    if not REL_TYPE.match(rel):
-        raise InputError(
-            f"invalid relation type {rel!r}",
-            hint="relation types are UPPER_SNAKE_CASE such as WORKS_FOR",
-            code="graph_relation_invalid",
-        )
-    return rel
+    return require_match(
+        REL_TYPE, rel, what="relation type", code="graph_relation_invalid",
+        hint="relation types are UPPER_SNAKE_CASE such as WORKS_FOR",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

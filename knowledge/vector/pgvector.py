@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from daert.errors import InputError
+from daert.errors import InputError, require_match
 from daert.migrations import migrate
 from knowledge.vector.ports import Chunk, DocumentRecord, Hit, SearchOptions
 
@@ -64,13 +64,10 @@ MIGRATIONS = [
 
 
 def _check_name(name: str) -> str:
-    if not COLLECTION_NAME.match(name):
-        raise InputError(
-            f"invalid collection name {name!r}",
-            hint="use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
-            code="collection_name_invalid",
-        )
-    return name
+    return require_match(
+        COLLECTION_NAME, name, what="collection name", code="collection_name_invalid",
+        hint="use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+    )  # fmt: skip
 
 
 def _index_name(collection: str) -> str:
