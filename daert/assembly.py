@@ -7,6 +7,7 @@ the graph gets; everything in graphs/ receives them ready-made.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -60,15 +61,18 @@ class AssistantRuntime:
     saver: AsyncPostgresSaver
 
 
-def _crew_runner(gateway: ModelGateway, storage: Path, **ports: Any) -> CrewRunner | None:
-    try:
-        from agents.crew.research import run_research_crew  # noqa: PLC0415
-    except ImportError:
+def _crew_runner(
+    gateway: ModelGateway, storage: Path, timeout: float, **ports: Any
+) -> CrewRunner | None:
+    """The crew as a tool, when the `crew` extra is installed (else the tool is left out)."""
+    if importlib.util.find_spec("crewai") is None:
+        log.warning("the crew tool is unavailable: install the `crew` extra")
         return None
+    from agents.crew.research import run_research_crew  # noqa: PLC0415
 
     async def run(task: str) -> tuple[str, list[Source]]:
         result = await run_research_crew(
-            task, gateway=gateway, alias="chat", storage_dir=storage, **ports
+            task, gateway=gateway, alias="chat", storage_dir=storage, timeout=timeout, **ports
         )
         sources: list[Source] = [
             {"kind": "web" if s.kind == "web" else "chunk", "ref": s.ref,
@@ -107,7 +111,9 @@ async def _open_tools(
         stack.push_async_callback(sandbox.aclose)
     crew = None
     if "crew" in wanted:
-        crew = _crew_runner(gateway, settings.data_dir / "crewai", embedder=embedder, store=vectors,
+        # A crew is the long-task tool: it may use the turn's whole time budget.
+        crew = _crew_runner(gateway, settings.data_dir / "crewai", settings.time_budget,
+                            embedder=embedder, store=vectors,
                             collection=settings.collection, web=web)  # fmt: skip
     return Toolbox(
         embedder=embedder, store=vectors if "retrieve" in wanted else None,
@@ -115,7 +121,7 @@ async def _open_tools(
         crew=crew, gateway=gateway, coder_alias="chat", guidance_runner=guidance,
         cypher_alias="planner" if settings.planner_capable else None,
         k=settings.retrieve_k, min_relevance=settings.min_relevance,
-        timeout=settings.tool_timeout,
+        timeout=settings.tool_timeout, crew_timeout=settings.time_budget,
     )  # fmt: skip
 
 

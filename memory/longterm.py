@@ -62,6 +62,21 @@ def facts_in(message: str) -> list[str]:
     return found
 
 
+def _checked(text: str) -> str:
+    """A fact to store as given: never silently cut short."""
+    text = text.strip()
+    if not text:
+        raise InputError("a memory needs some text", code="empty_memory")
+    if len(text) > MAX_FACT_CHARS:
+        raise InputError(
+            f"a memory is at most {MAX_FACT_CHARS} characters; this one has {len(text)}",
+            hint="keep one short fact per memory; put documents in the knowledge base "
+            "with `daert ingest`",
+            code="memory_too_long",
+        )
+    return text
+
+
 def _namespace(user: str) -> tuple[str, str]:
     # Namespace labels may not contain dots; user ids often do (emails).
     return ("memories", quote(user, safe="@-_").replace(".", "%2E"))
@@ -83,14 +98,12 @@ class UserMemory:
         self.limit = limit
 
     async def remember(self, user: str, text: str) -> MemoryItem:
-        text = text.strip()
-        if not text:
-            raise InputError("a memory needs some text", code="empty_memory")
+        text = _checked(text)
         for existing in await self.list(user):
             if existing.text.casefold() == text.casefold():
                 return existing
         key = uuid.uuid4().hex[:12]
-        await self.store.aput(_namespace(user), key, {"text": text[:MAX_FACT_CHARS]})
+        await self.store.aput(_namespace(user), key, {"text": text})
         return await self.get(user, key)
 
     async def get(self, user: str, key: str) -> MemoryItem:
@@ -113,9 +126,7 @@ class UserMemory:
 
     async def update(self, user: str, key: str, text: str) -> MemoryItem:
         await self.get(user, key)  # unknown id: a clear error, nothing written
-        if not text.strip():
-            raise InputError("a memory needs some text", code="empty_memory")
-        await self.store.aput(_namespace(user), key, {"text": text.strip()[:MAX_FACT_CHARS]})
+        await self.store.aput(_namespace(user), key, {"text": _checked(text)})
         return await self.get(user, key)
 
     async def forget(self, user: str, key: str) -> None:

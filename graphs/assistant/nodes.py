@@ -262,6 +262,7 @@ class Nodes:
             if (
                 self.cache is not None
                 and cache.get("checked")
+                and not state.get("memories")  # personal facts change; the cache would not
                 and set(routes) <= CACHEABLE_ROUTES
                 and grounded
                 and text.strip()

@@ -91,6 +91,7 @@ class Toolbox:
     min_relevance: float = 0.3
     timeout: float = 60.0
     code_timeout: float = 30.0
+    crew_timeout: float = 180.0  # the crew bounds itself; this is the backstop
 
     @property
     def available(self) -> list[Tool]:
@@ -114,7 +115,9 @@ class Toolbox:
             "code": lambda: self.code(call, session),
             "crew": lambda: self.research(call),
         }
-        limit = self.code_timeout + 10 if call["tool"] == "code" else self.timeout
+        limit = {"code": self.code_timeout + 10, "crew": self.crew_timeout + 10}.get(
+            call["tool"], self.timeout
+        )
         try:
             return await asyncio.wait_for(runner[call["tool"]](), timeout=limit)
         except TimeoutError:

@@ -214,9 +214,11 @@ async def test_user_facts_are_remembered_recalled_edited_and_forgotten(
             ok("Nice to meet you, Ada."), ok("You live in Lisbon.", expect="I live in Lisbon")
         )
         await runtime.assistant.ask("Hello! I live in Lisbon.", user_id="ada@example.org")
-        await runtime.assistant.ask(
-            "hi, where is my home city?", user_id="ada@example.org", cache=False
+        recalled = await runtime.assistant.ask(
+            "hi, where is my home city?", user_id="ada@example.org"
         )
+        assert recalled.memories == ["I live in Lisbon."]
+        assert recalled.cache.get("checked") and not recalled.cache.get("stored")
         assert runtime.memory is not None
         items = await runtime.memory.list("ada@example.org")
         assert [m.text for m in items] == ["I live in Lisbon."]
@@ -228,6 +230,14 @@ async def test_user_facts_are_remembered_recalled_edited_and_forgotten(
         with pytest.raises(InputError) as unknown:
             await runtime.memory.forget("ada@example.org", items[0].id)
         assert unknown.value.code == "memory_not_found"
+        with pytest.raises(InputError) as too_long:
+            await runtime.memory.remember("ada@example.org", "x" * 501)
+        assert too_long.value.code == "memory_too_long"
+        await runtime.memory.remember("ada@example.org", "I like tea.")
+        await runtime.memory.remember("ada@example.org", "I like tea.")  # no duplicate
+        await runtime.memory.remember("ada@example.org", "I have a cat.")
+        assert await runtime.memory.forget_all("ada@example.org") == 2
+        assert await runtime.memory.list("ada@example.org") == []
 
 
 async def test_bad_requests_get_clear_errors(open_runtime: Opener, model: OpenAIDouble) -> None:
