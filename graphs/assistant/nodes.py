@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -55,7 +55,6 @@ class AssistantConfig:
     answer_max_tokens: int = 512
     tenant: str = "default"
     cache_ttl: int | None = None
-    extra_params: dict[str, Any] = field(default_factory=dict)
 
 
 def _ids(config: RunnableConfig) -> tuple[str, str]:
@@ -307,7 +306,7 @@ class Nodes:
         pieces: list[str] = []
         async for piece in self.gateway.stream(
             self.config.chat_alias, messages, thread_id=thread_id, user_id=user,
-            max_tokens=self.config.answer_max_tokens, **self.config.extra_params,
+            max_tokens=self.config.answer_max_tokens,
         ):  # fmt: skip
             pieces.append(piece)
             _emit({"type": "token", "text": piece})
