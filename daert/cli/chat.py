@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from daert.assembly import AssistantRuntime, open_assistant
-from daert.cli.context import settings_of
+from daert.cli.context import JsonFlag, settings_of
 from daert.cli.render import print_error
 from daert.errors import DaertError, InputError
 
@@ -28,7 +28,6 @@ Thread = Annotated[
 ]
 User = Annotated[str, typer.Option("--user", "-u", help="Whose thread, memories and cache scope.")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not answer from the cache.")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the reply as JSON (no streaming).")]
 
 
 def _show_event(event: dict[str, Any], *, quiet: bool) -> None:
@@ -89,7 +88,9 @@ def ask(  # noqa: PLR0917 - a CLI command: typer passes options positionally
     thread: Thread = None,
     user: User = "local",
     no_cache: NoCache = False,
-    as_json: JsonFlag = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the reply as JSON (no streaming).")
+    ] = False,
 ) -> None:
     """Ask the assistant one question; the answer streams, then its sources.
 

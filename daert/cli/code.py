@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from daert.cli.context import settings_of
+from daert.cli.context import JsonFlag, settings_of
 from daert.errors import DaertError, InputError, ServiceError
 from daert.runtime import build_sandbox
 from daert.settings import Settings
@@ -33,7 +33,7 @@ def exec_code(  # noqa: PLR0917 - a CLI command: one parameter per option
     outputs: Annotated[
         Path, typer.Option("--out", help="Where images the code shows are written.")
     ] = Path(),
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonFlag = False,
     session: Annotated[
         str | None,
         typer.Option(

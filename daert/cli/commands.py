@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from daert import __version__
-from daert.cli.context import Context, context_of
+from daert.cli.context import Context, JsonFlag, context_of
 from daert.cli.render import doctor_table, print_error, records_table
 from daert.errors import DaertError
 from daert.health import mask_url, probe
@@ -65,9 +65,6 @@ def _global(
     ] = False,
 ) -> None:
     ctx.obj = Context(config=config, overrides={"data_dir": data_dir})
-
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 @app.command()

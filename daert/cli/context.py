@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from daert.settings import Settings, load_settings
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 @dataclass

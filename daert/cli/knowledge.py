@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from daert.cli.context import settings_of
+from daert.cli.context import JsonFlag, settings_of
 from daert.errors import InputError
 from daert.runtime import (
     build_embedder,
@@ -31,7 +31,6 @@ err = Console(stderr=True)
 Collection = Annotated[
     str | None, typer.Option("--collection", "-C", help="Collection \\[env: DAERT_COLLECTION].")
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def ingest(
