@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from agents.gateway.usage import UsageSummary
-from daert.cli.context import settings_of
+from daert.cli.context import JsonFlag, settings_of
 from daert.errors import ServiceError
 from daert.runtime import build_gateway, build_supervisor, endpoints
 
@@ -120,7 +120,7 @@ def usage(
     hours: Annotated[float, typer.Option(help="Only calls of the last N hours (0: all).")] = 24,
     thread: Annotated[str | None, typer.Option(help="Only this thread id.")] = None,
     user: Annotated[str | None, typer.Option(help="Only this user id.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Tokens, cost and latency of model calls per alias, from PostgreSQL."""
     settings = settings_of(ctx)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from daert.cli.context import settings_of
+from daert.cli.context import JsonFlag, settings_of
 from daert.runtime import (
     build_embedder,
     build_ingestor,
@@ -85,7 +85,7 @@ def web(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to search for.")],
     k: Annotated[int, typer.Option("--k", "-k", help="How many results.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Search the web with Tavily (TAVILY_API_KEY), or else the private index of crawled pages."""
     settings = settings_of(ctx)
