@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both set everything up first.
-.PHONY: help setup run test lint typecheck unit clean
+.PHONY: help setup run test lint typecheck unit lock clean
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: ## install system packages (as root), Python 3.12 venv, daert and its extras
+setup: ## install system packages (as root), then daert and its extras from uv.lock into .venv
 	@./bootstrap.sh
 
 run: setup ## set up, then start the server on embedded defaults (127.0.0.1:8080)
@@ -25,6 +25,9 @@ unit: setup ## fast tests only (no embedded services)
 
 test: lint typecheck ## set up, then lint, type-check and run every test
 	$(BIN)/pytest
+
+lock: setup ## upgrade every dependency on purpose: re-resolve uv.lock (commit it after make test)
+	UV_PYTHON_DOWNLOADS=never .tools/uv lock --upgrade --python $(BIN)/python
 
 clean: ## remove the virtualenv and caches (never the data dir)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

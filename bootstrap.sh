@@ -3,6 +3,7 @@
 # the virtualenv in .venv and the project with its extras. Idempotent; quick the second time.
 #   DAERT_PYTHON=/path/to/python3.12   use this interpreter
 #   DAERT_EXTRAS=...                   extras to install (default: embedded,local-embeddings,sandbox,crew,dev)
+# Versions come from uv.lock; `make lock` upgrades them on purpose.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -54,35 +55,46 @@ find_python() {
   return 1
 }
 
+# --- uv, pinned: it installs exactly what uv.lock says --------------------------------------
+# uv over pip: one lock for every extra and platform (uv.lock), an install that refuses a lock
+# out of date with pyproject.toml, and a parallel, cached install several times faster.
+UV_VERSION=0.13.9
+UV_DIR=.tools/uv-$UV_VERSION
+UV="$UV_DIR/bin/uv"
+export UV_PYTHON_DOWNLOADS=never      # use the Python found here; never fetch a managed one
+if [ ! -x "$UV" ]; then
+  if command -v uv >/dev/null 2>&1 && [ "$(uv --version | cut -d' ' -f2)" = "$UV_VERSION" ]; then
+    UV="$(command -v uv)"
+  else
+    PY="$(find_python)" || die "daert needs Python >= 3.12 and none was found (python3 is $(python3 --version 2>&1 || echo missing))" \
+      "install it (\`apt-get install python3.12 python3.12-venv\` or \`pyenv install 3.12\`), or set DAERT_PYTHON=/path/to/python3.12"
+    say "installing uv $UV_VERSION into $UV_DIR"
+    "$PY" -m pip install -q --disable-pip-version-check --target "$UV_DIR" "uv==$UV_VERSION" \
+      || die "could not install uv $UV_VERSION with $PY -m pip" "install pip for $PY, or put uv $UV_VERSION on PATH"
+  fi
+fi
+
+mkdir -p .tools && ln -sfn "$(cd "$(dirname "$UV")" && pwd)/uv" .tools/uv   # for `make lock`
+
+# --- Python 3.12 virtualenv --------------------------------------------------------------------
 if [ -x "$VENV/bin/python" ] && ! ok_python "$VENV/bin/python"; then
   say "$VENV uses $("$VENV/bin/python" --version 2>&1); recreating it with Python 3.12"
   rm -rf "$VENV"
 fi
-if [ ! -x "$VENV/bin/python" ]; then
+if [ -x "$VENV/bin/python" ]; then
+  PY="$VENV/bin/python"
+else
   PY="$(find_python)" || die "daert needs Python >= 3.12 and none was found (python3 is $(python3 --version 2>&1 || echo missing))" \
     "install it (\`apt-get install python3.12 python3.12-venv\` or \`pyenv install 3.12\`), or set DAERT_PYTHON=/path/to/python3.12"
-  say "creating $VENV with $PY ($("$PY" --version))"
-  "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
 fi
 
-# --- the project ------------------------------------------------------------------------------
-stamp="$VENV/.daert-installed"
-want="$(cat pyproject.toml | sha256sum | cut -c1-16) $EXTRAS"
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  say "installing daert[$EXTRAS] (the first time builds Redis+FalkorDB and llama.cpp: ~10 min on 2 cores plus the PyTorch download; cached after)"
-  export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
-  log="$VENV/install.log"
-  set +o pipefail
-  "$VENV/bin/python" -m pip install --progress-bar off -e ".[$EXTRAS]" 2>&1 | tee "$log" \
-    | grep -E --line-buffered '^ *(Building wheel|Successfully installed)' >&2
-  status=${PIPESTATUS[0]}
-  set -o pipefail
-  if [ "$status" != 0 ]; then
-    tail -n 40 "$log" >&2
-    die "installing daert[$EXTRAS] failed (pip exit $status)" "the full output is in $log"
-  fi
-  echo "$want" > "$stamp"
-else
-  say "daert[$EXTRAS] is installed in $VENV (up to date)"
-fi
+# --- the project, from the lock ------------------------------------------------------------------
+extra_args=()
+IFS=',' read -r -a extras <<< "$EXTRAS"
+for e in "${extras[@]}"; do [ -n "$e" ] && extra_args+=(--extra "$e"); done
+say "syncing $VENV with uv.lock: daert[$EXTRAS] (the first time builds Redis+FalkorDB and llama.cpp, ~8 min on 2 cores, and downloads PyTorch; cached after)"
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+# --locked: stop when pyproject.toml and uv.lock disagree (run `make lock` to upgrade on purpose).
+"$UV" sync --locked --python "$PY" "${extra_args[@]}" \
+  || die "installing daert[$EXTRAS] from uv.lock failed" \
+    "if it says the lock needs updating, run \`make lock\` and commit uv.lock; otherwise the lines above say which package failed"
