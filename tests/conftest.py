@@ -22,6 +22,16 @@ for _name in [n for n in os.environ if n.startswith("DAERT_")]:
     del os.environ[_name]
 
 
+SERVICE_FIXTURES = {"stack", "store", "neo4j", "neo4j_graph"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the real services is `slow`, whether or not its module says so."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @dataclass
 class Stack:
     settings: Settings

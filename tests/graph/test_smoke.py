@@ -1,7 +1,13 @@
+"""The smallest turn through the assistant graph on the real stack."""
+
 from __future__ import annotations
+
+import pytest
 
 from agents.testing.openai_double import OpenAIDouble, ok
 from daert.assembly import AssistantRuntime
+
+pytestmark = pytest.mark.slow
 
 
 async def test_chat_route_answers_with_the_model(

@@ -1,8 +1,8 @@
 """The research crew: real CrewAI agents, our real gateway (LiteLLM) and a scripted OpenAI double.
 
 The double plays the model in CrewAI's ReAct text format (a custom LLM gets no native tool
-calling); the searches are in-memory twins of our ports (their real adapters have their own
-contract tests).
+calling); knowledge is searched in the real PostgreSQL knowledge base with the real local
+embedder; the web is a stand-in for the search engine (its real adapters have their own tests).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,14 @@ import pytest
 
 from agents.crew import CrewResult, CrewTimeout, Source, run_research_crew
 from agents.crew.llm import load_crewai
+from agents.embeddings.local import LocalMiniLM
 from agents.gateway import ModelGateway, resolve
 from agents.gateway.errors import ModelUnavailable
 from agents.testing.openai_double import OpenAIDouble, fail, ok, slow
 from daert.errors import ConfigError, ServiceError
 from daert.settings import DeploymentSpec
-from knowledge.vector.ports import Chunk, DocumentRecord, Hit, SearchOptions
+from knowledge.vector.pgvector import PgVectorStore
+from knowledge.vector.ports import Chunk, DocumentRecord
 from tools.web_search.ports import WebResult
 
 pytestmark = [
@@ -48,69 +51,18 @@ def final(text: str) -> str:
     return f"Thought: I now know the final answer\nFinal Answer: {text}"
 
 
-class TwinEmbedder:
-    """Every text the same vector; the twin store ranks by shared words."""
+class RecordingEmbedder:
+    """The real local embedder, noting what it was asked to embed."""
 
-    name = "twin"
-    dimension = 3
-
-    def __init__(self) -> None:
+    def __init__(self, inner: LocalMiniLM) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
         self.texts: list[str] = []
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         self.texts.extend(texts)
-        return [[1.0, 0.0, 0.0] for _ in texts]
-
-
-class TwinStore:
-    """An in-memory VectorStore that ranks chunks by the words they share with the query."""
-
-    def __init__(self) -> None:
-        self.docs: dict[str, dict[str, tuple[DocumentRecord, list[Chunk]]]] = {}
-        self.searched: list[tuple[str, str]] = []
-
-    async def setup(self) -> None:
-        return None
-
-    async def ensure_collection(self, name: str, embedder: str, dimension: int) -> None:
-        self.docs.setdefault(name, {})
-
-    async def document_hash(self, collection: str, source: str) -> str | None:
-        found = self.docs.get(collection, {}).get(source)
-        return found[0].content_hash if found else None
-
-    async def replace_document(
-        self, collection: str, document: DocumentRecord, chunks: Sequence[Chunk]
-    ) -> int:
-        self.docs.setdefault(collection, {})[document.source] = (document, list(chunks))
-        return len(chunks)
-
-    async def delete_document(self, collection: str, source: str) -> bool:
-        return self.docs.get(collection, {}).pop(source, None) is not None
-
-    async def search(
-        self, collection: str, query: str, embedding: Sequence[float], options: SearchOptions
-    ) -> list[Hit]:
-        self.searched.append((collection, query))
-        words = set(query.lower().split())
-        scored = [
-            (len(words & set(chunk.content.lower().split())), doc, chunk)
-            for doc, chunks in self.docs.get(collection, {}).values()
-            for chunk in chunks
-        ]
-        ranked = sorted((s for s in scored if s[0] > 0), key=lambda s: -s[0])[: options.k]
-        return [
-            Hit(i, doc.source, doc.title, chunk.content, chunk.metadata, float(score))
-            for i, (score, doc, chunk) in enumerate(ranked)
-        ]
-
-    async def chunks_after(
-        self, collection: str, after: int = 0, limit: int = 100
-    ) -> list[tuple[int, str, str]]:
-        return []
-
-    async def stats(self, collection: str) -> dict[str, int]:
-        return {"documents": len(self.docs.get(collection, {}))}
+        return await self.inner.embed(texts)
 
 
 class TwinWeb:
@@ -148,19 +100,27 @@ def said(request: dict[str, Any]) -> str:
     return "\n".join(str(m["content"]) for m in messages(request))
 
 
-async def knowledge() -> tuple[TwinEmbedder, TwinStore]:
-    store = TwinStore()
-    await store.ensure_collection("kb", "twin", 3)
-    await store.replace_document(
-        "kb",
-        DocumentRecord("notes/ada.md", "h1", title="Ada notes"),
-        [Chunk(0, "Ada Lovelace wrote the first published program in 1843.", [1.0, 0.0, 0.0])],
+async def knowledge(store: PgVectorStore) -> tuple[RecordingEmbedder, str]:
+    """A collection of its own in the real knowledge base, with one note about Ada."""
+    embedder = RecordingEmbedder(LocalMiniLM())
+    collection = f"crew_{uuid.uuid4().hex[:8]}"
+    await store.ensure_collection(collection, embedder.name, embedder.dimension)
+    [vector] = await embedder.inner.embed(
+        ["Ada Lovelace wrote the first published program in 1843."]
     )
-    return TwinEmbedder(), store
+    await store.replace_document(
+        collection,
+        DocumentRecord("notes/ada.md", "h1", title="Ada notes"),
+        [Chunk(0, "Ada Lovelace wrote the first published program in 1843.", vector)],
+    )
+    return embedder, collection
 
 
-async def test_researcher_searches_then_writer_answers_with_sources(storage: Path) -> None:
-    embedder, store = await knowledge()
+@pytest.mark.slow
+async def test_researcher_searches_then_writer_answers_with_sources(
+    storage: Path, store: PgVectorStore
+) -> None:
+    embedder, collection = await knowledge(store)
     page = WebResult("The Analytical Engine", "https://example.org/engine", "snippet",
                      "Babbage designed the Analytical Engine.", 0.9, "twin")  # fmt: skip
     web = TwinWeb([page])
@@ -173,7 +133,7 @@ async def test_researcher_searches_then_writer_answers_with_sources(storage: Pat
     with OpenAIDouble(default=fail(500, "unexpected call")).then(*script) as double:
         result = await run_research_crew(
             TASK, gateway=scripted(double), alias="crew", embedder=embedder, store=store,
-            collection="kb", web=web, max_iterations=4, storage_dir=storage,
+            collection=collection, web=web, max_iterations=4, storage_dir=storage,
         )  # fmt: skip
 
     assert result == CrewResult(
@@ -184,7 +144,6 @@ async def test_researcher_searches_then_writer_answers_with_sources(storage: Pat
         ],
     )
     assert len(double.requests) == 4, "one call per scripted step, nothing more"
-    assert store.searched == [("kb", "Ada Lovelace program")]
     assert embedder.texts == ["Ada Lovelace program"]
     assert web.queries == ["Analytical Engine"]
 

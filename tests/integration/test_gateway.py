@@ -1,10 +1,11 @@
-"""The gateway through real LiteLLM against a local OpenAI-compatible double."""
+"""The gateway through real LiteLLM against a local OpenAI double; usage in real PostgreSQL."""
 
 from __future__ import annotations
 
 import os
 from typing import Any, Literal
 
+import psycopg
 import pytest
 from pydantic import BaseModel, ConfigDict
 
@@ -19,11 +20,12 @@ from agents.gateway.errors import (
     StructuredOutputError,
     UnknownAlias,
 )
-from agents.gateway.usage import ModelCall, UsageSummary
+from agents.gateway.usage import ModelCall, PostgresUsageStore
 from agents.testing.openai_double import OpenAIDouble, fail, ok, slow
 from daert.errors import ServiceError
 from daert.services.supervisor import free_port
 from daert.settings import DeploymentSpec
+from tests.conftest import Stack
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -32,20 +34,34 @@ def spec(url: str, **kw: Any) -> DeploymentSpec:
     return DeploymentSpec(model="openai/double", api_base=url, **kw)
 
 
-class Recorder:
-    """An in-memory usage store twin (the PostgreSQL one has its own test)."""
+class Usage:
+    """The real usage store on the embedded PostgreSQL, read back for one test's calls."""
 
-    def __init__(self) -> None:
-        self.calls: list[ModelCall] = []
+    def __init__(self, store: PostgresUsageStore, after: int) -> None:
+        self.store = store
+        self.after = after
 
-    async def setup(self) -> None:
-        return None
+    async def calls(self) -> list[ModelCall]:
+        async with await psycopg.AsyncConnection.connect(self.store.url) as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT alias, deployment, model, prompt_tokens, completion_tokens, cost_usd, "
+                    "latency_ms, ok, error_code, streamed, thread_id, user_id, at "
+                    "FROM model_calls WHERE id > %s ORDER BY at, id",  # written in the background
+                    (self.after,),
+                )
+            ).fetchall()
+        return [ModelCall(*row) for row in rows]
 
-    async def record(self, call: ModelCall) -> None:
-        self.calls.append(call)
 
-    async def summary(self, **_: Any) -> list[UsageSummary]:
-        return []
+@pytest.fixture
+async def usage(stack: Stack) -> Usage:
+    store = PostgresUsageStore(stack.url("postgres"))
+    await store.setup()
+    async with await psycopg.AsyncConnection.connect(store.url) as conn:
+        row = await (await conn.execute("SELECT coalesce(max(id), 0) FROM model_calls")).fetchone()
+    assert row is not None
+    return Usage(store, int(row[0]))
 
 
 def gateway(models: dict[str, list[DeploymentSpec]], **kw: Any) -> ModelGateway:
@@ -53,17 +69,17 @@ def gateway(models: dict[str, list[DeploymentSpec]], **kw: Any) -> ModelGateway:
     return ModelGateway(resolve(models, local_url=None, default_timeout=5, env=os.environ), **kw)
 
 
-async def test_answer_tokens_and_usage() -> None:
-    usage = Recorder()
+@pytest.mark.slow
+async def test_answer_tokens_and_usage(usage: Usage) -> None:
     with OpenAIDouble(default=ok("four")) as double:
-        gw = gateway({"chat": [spec(double.url)]}, usage=usage)
+        gw = gateway({"chat": [spec(double.url)]}, usage=usage.store)
         done = await gw.complete("chat", HI, thread_id="t1", user_id="u1")
         await gw.flush()
     assert done.text == "four"
     assert (done.prompt_tokens, done.completion_tokens) == (7, 3)
     assert done.deployment == "chat#0"
     assert double.requests[0]["body"]["messages"] == HI
-    [call] = usage.calls
+    [call] = await usage.calls()
     assert call.ok and call.thread_id == "t1" and call.user_id == "u1" and call.latency_ms > 0
 
 
@@ -96,18 +112,19 @@ async def test_cooldown_takes_a_failing_deployment_out() -> None:
     ("reply", "error"),
     [(fail(429), ModelRateLimited), (fail(500), ModelUnavailable), (fail(503), ModelUnavailable)],
 )
+@pytest.mark.slow
 async def test_upstream_failures_become_typed_retryable_errors(
-    reply: Any, error: type[Exception]
+    reply: Any, error: type[Exception], usage: Usage
 ) -> None:
-    usage = Recorder()
     with OpenAIDouble(default=reply) as double:
-        gw = gateway({"chat": [spec(double.url)]}, usage=usage)
+        gw = gateway({"chat": [spec(double.url)]}, usage=usage.store)
         with pytest.raises(error) as caught:
             await gw.complete("chat", HI)
         await gw.flush()
     assert caught.value.retryable  # type: ignore[attr-defined]
     assert caught.value.hint  # type: ignore[attr-defined]
-    assert usage.calls[0].ok is False and usage.calls[0].error_code
+    [call] = await usage.calls()
+    assert call.ok is False and call.error_code
 
 
 async def test_timeout_is_typed_and_does_not_hang() -> None:
@@ -156,15 +173,16 @@ async def test_unknown_alias_and_missing_key() -> None:
         )
 
 
-async def test_streaming_yields_text_and_records_usage() -> None:
-    usage = Recorder()
+@pytest.mark.slow
+async def test_streaming_yields_text_and_records_usage(usage: Usage) -> None:
     with OpenAIDouble(default=ok("one two three")) as double:
-        gw = gateway({"chat": [spec(double.url)]}, usage=usage)
+        gw = gateway({"chat": [spec(double.url)]}, usage=usage.store)
         pieces = [p async for p in gw.stream("chat", HI, user_id="u")]
         await gw.flush()
     assert len(pieces) == 3
     assert "".join(pieces).split() == ["one", "two", "three"]
-    assert usage.calls[0].streamed and usage.calls[0].completion_tokens == 3
+    [call] = await usage.calls()
+    assert call.streamed and call.completion_tokens == 3 and call.user_id == "u"
 
 
 class Verdict(BaseModel):
@@ -204,18 +222,18 @@ async def test_hosted_embedder_checks_the_dimension() -> None:
     assert caught.value.code == "embedder_dimension_mismatch"
 
 
-async def test_cost_comes_from_the_local_cost_map_or_the_deployment() -> None:
-    usage = Recorder()
+@pytest.mark.slow
+async def test_cost_comes_from_the_local_cost_map_or_the_deployment(usage: Usage) -> None:
     with OpenAIDouble() as double:
         known = DeploymentSpec(model="openai/gpt-4o-mini", api_base=double.url)
         priced = spec(double.url, input_cost_per_token=0.001, output_cost_per_token=0.002)
-        gw = gateway({"chat": [known], "own": [priced]}, usage=usage)
+        gw = gateway({"chat": [known], "own": [priced]}, usage=usage.store)
         mapped = await gw.complete("chat", HI)
         own = await gw.complete("own", HI)
         await gw.flush()
     assert mapped.cost_usd is not None and 0 < mapped.cost_usd < 0.001
     assert own.cost_usd == pytest.approx(7 * 0.001 + 3 * 0.002)
-    assert [c.cost_usd for c in usage.calls] == [mapped.cost_usd, own.cost_usd]
+    assert [c.cost_usd for c in await usage.calls()] == [mapped.cost_usd, own.cost_usd]
 
 
 def test_litellm_import_makes_no_network_call() -> None:
