@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,12 +23,38 @@ def daert(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     )
 
 
-def test_help_teaches_the_commands() -> None:
+def listed_commands(help_text: str) -> dict[str, str]:
+    """The rows of the help's Commands panel: name -> its one-line description."""
+    panel = help_text.split("─ Commands ", maxsplit=1)[-1]
+    rows = re.findall(r"^│ ([a-z][a-z-]*) +(\S.*?) *│$", panel, re.M)
+    return dict(rows)
+
+
+def test_help_lists_every_command_with_what_it_does() -> None:
+    import typer
+
+    from daert.cli.commands import app
+
     done = daert("--help")
     assert done.returncode == 0
-    for command in ("up", "down", "status", "doctor", "serve", "config"):
-        assert command in done.stdout
+    tree = typer.main.get_command(app)
+    commands = {n for n, c in getattr(tree, "commands", {}).items() if not c.hidden}
+    listed = listed_commands(done.stdout)
+    assert set(listed) == commands
+    assert all(len(text) > 20 for text in listed.values()), listed
     assert "DAERT_DATA_DIR" in done.stdout
+
+
+@pytest.mark.parametrize("group", ["models", "kg", "memory", "threads", "cache"])
+def test_each_group_lists_its_sub_commands(group: str) -> None:
+    import typer
+
+    from daert.cli.commands import app
+
+    sub = getattr(typer.main.get_command(app), "commands", {})[group]
+    done = daert(group, "--help")
+    assert done.returncode == 0, done.stderr
+    assert set(listed_commands(done.stdout)) == set(getattr(sub, "commands", {}))
 
 
 def test_bad_setting_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
