@@ -11,7 +11,7 @@ import contextlib
 import hmac
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -22,7 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from daert import __version__
 from daert.errors import DaertError
-from daert.health import ComponentHealth, Target, probe
+from daert.health import ComponentHealth, ProbeCache, Target, apply_supervision, probe
+from daert.services.state import Supervision
 
 log = logging.getLogger("daert.http")
 
@@ -97,8 +98,14 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     routers: Sequence[APIRouter] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    supervision: Callable[[], Mapping[str, Supervision]] | None = None,
+    probe_cache: ProbeCache | None = None,
 ) -> FastAPI:
-    """Build the app. `targets` says, at each call, what /readyz must probe."""
+    """Build the app. `targets` says, at each call, what /readyz must probe; `supervision`,
+    what the service watcher knows (crashes, restarts, given up); `probe_cache` keeps the
+    model's one-token answer briefly so that polling /readyz does not keep the model busy."""
+    cache = probe_cache or ProbeCache()
+    last_events: list[object] = [None]  # what the watcher last said, to notice a change
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -180,16 +187,24 @@ def create_app(
 
     @app.get("/readyz", summary="Readiness: every required dependency answers")
     async def readyz() -> JSONResponse:
-        checks = targets()
+        checks = await asyncio.to_thread(targets)
+        watched = await asyncio.to_thread(supervision) if supervision is not None else {}
+        events = {n: (s.pid, s.state) for n, s in watched.items()}
+        if events != last_events[0]:  # a crash or a restart: kept answers came from the old one
+            cache.clear()
+            last_events[0] = events
         results: list[ComponentHealth] = await asyncio.gather(
-            *(asyncio.to_thread(probe, t) for t in checks)
+            *(asyncio.to_thread(probe, t, cache) for t in checks)
         )
+        results = apply_supervision(results, watched)
         ready = all(r.healthy for r in results if r.required)
         down = [r.name for r in results if r.required and not r.healthy]
         body = {
             "status": "ready" if ready else "unavailable",
             "down": down,
             "components": {r.name: r.to_dict() for r in results},
+            # /readyz is public: how each service ended, but not its log lines
+            "services": {n: s.to_dict(with_log=False) for n, s in watched.items()},
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 

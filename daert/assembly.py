@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daert.errors import DaertError, ServiceError
+from daert.reach import CONNECT_TIMEOUT, check_postgres, postgres_unreachable, with_connect_timeout
 from daert.runtime import (
     UP_HINT,
     Endpoints,
@@ -88,14 +89,22 @@ async def _open_tools(
     stack: contextlib.AsyncExitStack, settings: Settings, urls: Endpoints, *,
     embedder: Embedder, gateway: ModelGateway, guidance: GuidanceRunner | None,
 ) -> Toolbox:  # fmt: skip
-    """The tools DAERT_ASSISTANT_TOOLS asks for; a knowledge graph that is down is left out."""
+    """The tools DAERT_ASSISTANT_TOOLS asks for; a knowledge graph that is down, or a sandbox
+    this machine cannot run, is left out."""
     from graphs.assistant.tools import Toolbox  # noqa: PLC0415
+    from tools.web_search.index import IndexSearch  # noqa: PLC0415
 
     wanted = set(settings.assistant_tools)
-    vectors = build_vector_store(urls) if wanted & {"retrieve", "crew"} else None
-    if vectors is not None:
+    # One store, opened once, for every tool that searches the knowledge base: the private
+    # web index (DAERT_WEB_SEARCH=index, or `auto` offline) is one of its collections.
+    vectors = build_vector_store(urls) if wanted & {"retrieve", "crew", "web"} else None
+    web = build_web_search(settings, urls, embedder, store=vectors) if "web" in wanted else None
+    web_uses_store = isinstance(web, IndexSearch) and web.store is vectors
+    if vectors is not None and (wanted & {"retrieve", "crew"} or web_uses_store):
         await vectors.setup()
         stack.push_async_callback(vectors.aclose)
+    else:
+        vectors = None  # the web tool searches elsewhere and nothing else needs the store
     graph_store = None
     if "kg" in wanted:
         try:
@@ -105,10 +114,13 @@ async def _open_tools(
         except DaertError as err:  # the other tools still work without the graph
             log.warning("the kg tool is unavailable: %s", err.message)
             graph_store = None
-    web = build_web_search(settings, urls, embedder) if "web" in wanted else None
-    sandbox = build_sandbox(settings) if "code" in wanted else None
-    if sandbox is not None:
-        stack.push_async_callback(sandbox.aclose)
+    sandbox = None
+    if "code" in wanted:
+        try:
+            sandbox = build_sandbox(settings)
+            stack.push_async_callback(sandbox.aclose)
+        except DaertError as err:  # no bubblewrap here: the other tools still work
+            log.warning("the code tool is unavailable: %s (%s)", err.message, err.hint)
     crew = None
     if "crew" in wanted:
         # A crew is the long-task tool: it may use the turn's whole time budget.
@@ -130,18 +142,28 @@ async def _open_pools(
 ) -> tuple[AsyncConnectionPool[Any], AsyncConnectionPool[Any]]:
     """One pool in LangGraph's shape (dict rows, autocommit), one for our own tables."""
     from psycopg.rows import dict_row  # noqa: PLC0415
-    from psycopg_pool import AsyncConnectionPool  # noqa: PLC0415
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout  # noqa: PLC0415
 
+    conninfo = with_connect_timeout(url)
+    # A connection that PostgreSQL dropped (a restart) is replaced before use, not failed on;
+    # while PostgreSQL is down, a turn waits `timeout` for a connection, then fails clearly.
+    common: dict[str, Any] = {
+        "open": False, "check": AsyncConnectionPool.check_connection,
+        "timeout": 4 * CONNECT_TIMEOUT,
+    }  # fmt: skip
     graph_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        url, min_size=1, max_size=8, open=False,
+        conninfo, min_size=1, max_size=8, **common,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
     )  # fmt: skip
     own_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        url, min_size=1, max_size=4, open=False
+        conninfo, min_size=1, max_size=4, **common
     )
     for pool in (graph_pool, own_pool):
-        await pool.open(wait=True, timeout=settings.start_timeout)
         stack.push_async_callback(pool.close)
+        try:
+            await pool.open(wait=True, timeout=4 * CONNECT_TIMEOUT)
+        except PoolTimeout as error:
+            raise postgres_unreachable(settings, url, error) from None
     return graph_pool, own_pool
 
 
@@ -193,6 +215,7 @@ async def open_assistant(
             hint=UP_HINT,
             code="postgres_down",
         )
+    await check_postgres(settings, urls.postgres)  # down: said in seconds, not after 90 s
     gateway = build_gateway(settings, urls)
     embedder = CachedEmbedder(build_embedder(settings))
     guidance = build_guidance(settings)

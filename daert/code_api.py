@@ -6,35 +6,31 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from daert.errors import require_match
-from tools.code_exec.ports import CodeSandbox
+from tools.code_exec.ports import CodeSandbox, check_session_name
 
-SESSION = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_CODE_CHARS = 1_000_000
 
 
 class ExecuteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(max_length=MAX_CODE_CHARS, description="Python source to run.")
-    timeout: float | None = Field(None, gt=0, le=3600, description="Seconds; server default.")
+    timeout: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="Seconds; the server's default when left out, at most DAERT_CODE_MAX_TIMEOUT.",
+    )  # fmt: skip
 
 
 SessionId = Annotated[str, Path(description="1-64 letters, digits, . _ -", max_length=64)]
 
 
 def _session(name: str) -> str:
-    checked = require_match(
-        SESSION, name, what="session name", code="invalid_session",
-        hint="session names are 1-64 letters, digits and . _ -",
-    )  # fmt: skip
-    return f"api-{checked}"
+    return f"api-{check_session_name(name)}"
 
 
 def code_router(sandbox: Callable[[], CodeSandbox]) -> APIRouter:
@@ -52,15 +48,16 @@ def code_router(sandbox: Callable[[], CodeSandbox]) -> APIRouter:
         summary="Run code in a named session; its state persists between calls",
     )
     async def execute(session: SessionId, body: ExecuteRequest) -> dict[str, Any]:
-        result = await sandbox().execute(body.code, session=_session(session),
-                                         timeout=body.timeout)  # fmt: skip
+        name = _session(session)  # a bad name is refused before any sandbox is built
+        result = await sandbox().execute(body.code, session=name, timeout=body.timeout)
         data = dataclasses.asdict(result)
         data["session"] = session
         return data
 
     @router.delete("/sessions/{session}", status_code=204, summary="Close a session")
     async def close(session: SessionId) -> Response:
-        await sandbox().close(_session(session))
+        name = _session(session)
+        await sandbox().close(name)
         return Response(status_code=204)
 
     return router

@@ -33,10 +33,14 @@ class DaertError(Exception):
 
 
 class ConfigError(DaertError):
-    """The operator's configuration is wrong: the message names the setting and the fix."""
+    """The operator's configuration is wrong: the message names the setting and the fix.
+
+    Over HTTP it is a 503: the server cannot serve this until its operator fixes it.
+    """
 
     code = "config_invalid"
     exit_code = 2
+    http_status = 503
 
 
 class ServiceError(DaertError):
@@ -56,7 +60,10 @@ class InputError(DaertError):
 
 
 def require_match(pattern: re.Pattern[str], value: str, *, what: str, hint: str, code: str) -> str:
-    """`value` if `pattern` matches it; else an InputError naming `what` was wrong and the fix."""
-    if not pattern.match(value):
+    """`value` if `pattern` matches all of it; else an InputError naming what was wrong and the fix.
+
+    `fullmatch`, not `match`: with `match`, a `$` anchor also accepts a trailing newline.
+    """
+    if not pattern.fullmatch(value):
         raise InputError(f"invalid {what} {value[:64]!r}", hint=hint, code=code)
     return value

@@ -1,15 +1,19 @@
 """Health probes: one real round trip per dependency, with its version and latency.
 
-Used by `daert doctor`, `daert status` and `GET /readyz`. A probe never raises: it returns a
-`ComponentHealth` that says what is wrong and what to do.
+Used by `daert doctor` and `GET /readyz`. A probe never raises: it returns a `ComponentHealth`
+that says what is wrong and what to do. The model's probe proves the model can generate (a
+one-token chat completion), not only that its server lists models; `/readyz` keeps that answer
+for a few seconds (`ProbeCache`) so that polling it does not keep the model busy.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -19,10 +23,16 @@ import redis
 from neo4j.exceptions import DriverError as Neo4jDriverError
 from neo4j.exceptions import Neo4jError as _Neo4jServerError
 
+from daert.services.state import Supervision
+
 Neo4jError = (_Neo4jServerError, Neo4jDriverError)
 
 Mode = Literal["embedded", "external", "disabled"]
 PROBE_TIMEOUT = 3.0
+GENERATE_TIMEOUT = 15.0
+"""A one-token completion waits behind a request the model is already serving (llama.cpp's
+server runs one at a time), so it gets longer than a plain round trip."""
+MODEL_PROBE_TTL = 15.0
 
 
 @dataclass
@@ -68,11 +78,14 @@ class Target:
     required: bool
     url: str | None
     down_hint: str
+    model: str | None = None
+    """For the model: the name to generate with (default: the first one the server lists)."""
 
 
-def _timed(
-    target: Target, check: Callable[[str], tuple[str | None, dict[str, str]]]
-) -> ComponentHealth:
+Check = Callable[[str], tuple[str | None, dict[str, str]]]
+
+
+def _timed(target: Target, check: Check) -> ComponentHealth:
     result = ComponentHealth(
         name=target.name,
         title=target.title,
@@ -185,15 +198,144 @@ def _check_falkordb(url: str) -> tuple[str | None, dict[str, str]]:
     return version, {"graphs": str(len(graphs))}
 
 
-def _check_model(url: str) -> tuple[str | None, dict[str, str]]:
-    response = httpx.get(f"{url.rstrip('/')}/models", timeout=PROBE_TIMEOUT)
+@dataclass(frozen=True)
+class Generation:
+    """What a one-token completion showed: `error` is None when the model generated."""
+
+    at: float
+    summary: str = ""
+    error: str | None = None
+    hint: str = ""
+
+
+class ProbeCache:
+    """Keeps each costly check's outcome for `ttl` seconds; concurrent askers share one check.
+
+    Owned by whoever polls (the app behind /readyz); `daert doctor` uses none and always checks.
+    """
+
+    def __init__(self, ttl: float = MODEL_PROBE_TTL, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[tuple[str, str], Generation] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get_or_check(self, key: tuple[str, str], check: Callable[[], Generation]) -> Generation:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # a second /readyz during a check waits for it instead of asking again
+            kept = self._entries.get(key)
+            if kept is not None and self.clock() - kept.at < self.ttl:
+                return kept
+            fresh = check()
+            self._entries[key] = fresh
+            return fresh
+
+    def forget(self, key: tuple[str, str]) -> None:
+        with self._guard:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every answer: the process that gave it may be gone (a service restarted)."""
+        with self._guard:
+            self._entries.clear()
+
+
+GENERATE_HINT = (
+    "the model server answers but cannot generate: read its log (embedded: logs/model.log in "
+    "the data dir, shown by `daert status`)"
+)
+
+
+def _generate(base: str, model: str, clock: Callable[[], float]) -> Generation:
+    """One chat completion of one token, the same call daert makes, but as short as can be."""
+    began = time.perf_counter()
+    try:
+        response = httpx.post(
+            f"{base}/chat/completions",
+            json={
+                "model": model,
+                "messages": [{"role": "user", "content": "Say OK."}],
+                "max_tokens": 1,
+                "temperature": 0,
+            },
+            timeout=httpx.Timeout(GENERATE_TIMEOUT, connect=PROBE_TIMEOUT),
+        )
+    except httpx.TimeoutException:
+        return Generation(
+            clock(),
+            error=f"the model did not generate one token within {GENERATE_TIMEOUT:.0f} s",
+            hint="it serves one request at a time and may be busy with a long one; if this "
+            "persists it hangs: read its log and restart it",
+        )
+    except httpx.HTTPError as err:
+        return Generation(
+            clock(),
+            error=f"the model server failed while generating one token "
+            f"({type(err).__name__}: {err or 'connection lost'})",
+            hint=GENERATE_HINT + "; a crash here (e.g. SIGSEGV) is reported by the supervisor",
+        )
+    if response.status_code != 200:
+        hint = GENERATE_HINT
+        if response.status_code == 404:
+            hint = f"the server may not serve a model named {model!r}: set DAERT_MODEL_NAME"
+        return Generation(
+            clock(),
+            error=f"a one-token completion with {model!r} answered HTTP "
+            f"{response.status_code}: {response.text[:200]}",
+            hint=hint,
+        )
+    try:
+        body = response.json()
+        choice = body["choices"][0]
+        tokens = (body.get("usage") or {}).get("completion_tokens")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return Generation(
+            clock(),
+            error=f"a one-token completion answered 200 without a choice: {response.text[:200]}",
+            hint="this server does not speak the OpenAI chat API as expected; check it by hand",
+        )
+    elapsed = (time.perf_counter() - began) * 1000
+    counted = f"{tokens} token" if tokens is not None else "a reply"
+    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+    return Generation(clock(), summary=f"ok: {counted} in {elapsed:.0f} ms ({reason or 'done'})")
+
+
+def _check_model(
+    url: str, model: str | None = None, cache: ProbeCache | None = None
+) -> tuple[str | None, dict[str, str]]:
+    base = url.rstrip("/")
+    try:
+        response = httpx.get(f"{base}/models", timeout=PROBE_TIMEOUT)
+    except httpx.HTTPError:
+        if cache is not None:  # the server is gone: whatever it generated before is moot
+            cache.forget((base, model or ""))
+        raise
     if response.status_code != 200:
         raise ProbeFailed(
             f"GET {url}/models answered HTTP {response.status_code}",
             hint="check the model server's log and its API key",
         )
     ids = [str(m.get("id")) for m in response.json().get("data", [])]
-    return None, {"models": ", ".join(ids) or "(none)"}
+    name = model or (ids[0] if ids else None)
+    if name is None:
+        raise ProbeFailed(
+            f"the model server at {url} lists no model",
+            hint="load a model into it, or set DAERT_MODEL_URL to a server that serves one",
+        )
+    clock = cache.clock if cache is not None else time.monotonic
+    if cache is None:
+        generated = _generate(base, name, clock)
+    else:
+        generated = cache.get_or_check((base, model or ""), lambda: _generate(base, name, clock))
+    if generated.error is not None:
+        raise ProbeFailed(generated.error, hint=generated.hint)
+    details = {"models": ", ".join(ids) or "(none)", "generation": generated.summary}
+    age = clock() - generated.at
+    if age >= 1:
+        details["generation"] += f", checked {age:.0f} s ago"
+    return None, details
 
 
 def _check_neo4j(url: str) -> tuple[str | None, dict[str, str]]:
@@ -211,7 +353,7 @@ def _check_neo4j(url: str) -> tuple[str | None, dict[str, str]]:
     return str(row["version"]), {"edition": str(row["edition"])}
 
 
-CHECKS: dict[str, Callable[[str], tuple[str | None, dict[str, str]]]] = {
+CHECKS: dict[str, Check] = {
     "neo4j": _check_neo4j,
     "postgres": _check_postgres,
     "redis": _check_redis,
@@ -220,6 +362,40 @@ CHECKS: dict[str, Callable[[str], tuple[str | None, dict[str, str]]]] = {
 }
 
 
-def probe(target: Target) -> ComponentHealth:
-    """Run the check registered for `target.name`."""
+def probe(target: Target, cache: ProbeCache | None = None) -> ComponentHealth:
+    """Run the check registered for `target.name`; `cache` keeps the model's answer briefly."""
+    if target.name == "model":
+        return _timed(target, lambda url: _check_model(url, target.model, cache))
     return _timed(target, CHECKS[target.name])
+
+
+SERVICE_OF = {"postgres": "postgres", "redis": "redis", "falkordb": "redis", "model": "model"}
+"""Which embedded service each component runs in (FalkorDB is a module in the embedded Redis)."""
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def apply_supervision(
+    results: Sequence[ComponentHealth], supervision: Mapping[str, Supervision]
+) -> list[ComponentHealth]:
+    """Add what the service watcher knows to each embedded component's probe result.
+
+    A service that is being restarted, or that daert gave up on, is down whatever a probe saw,
+    and its error and hint say why and what to do; one that came back keeps its probe result
+    and shows its restarts and how it last ended.
+    """
+    for result in results:
+        seen = supervision.get(SERVICE_OF.get(result.name, ""))
+        if seen is None or result.mode != "embedded":
+            continue
+        result.details["supervision"] = seen.state
+        result.details["restarts"] = str(seen.restarts)
+        if seen.last_exit is not None:
+            result.details["last_exit"] = f"{seen.last_exit.how} at {_when(seen.last_exit.at)}"
+        if seen.state != "running":
+            result.healthy = False
+            result.error = seen.message
+            result.hint = seen.hint
+    return list(results)

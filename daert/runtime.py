@@ -5,7 +5,7 @@ Everything else receives what it needs (URLs, a supervisor, probe targets) from 
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import os
 import socket
 import threading
@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from daert.health import Mode, Target
 from daert.services.base import EmbeddedService
 from daert.services.datadir import ensure_data_dir
-from daert.services.llama import EmbeddedModel
+from daert.services.llama import MODEL_ALIAS, EmbeddedModel
 from daert.services.postgres import EmbeddedPostgres
 from daert.services.redis import EmbeddedRedis
 from daert.services.supervisor import Managed, Supervisor
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the gateway pulls in LiteLLM: imported only where it is bui
     from knowledge.graph.ports import GraphStore
     from knowledge.ingest.pipeline import Ingestor
     from knowledge.vector.pgvector import PgVectorStore
+    from knowledge.vector.ports import VectorStore
     from tools.code_exec.ports import CodeSandbox, SandboxLimits
     from tools.web_search.ports import WebSearch
 
@@ -110,7 +111,8 @@ def probe_targets(settings: Settings, urls: Endpoints) -> list[Target]:
         Target("falkordb", "FalkorDB (knowledge graph)", mode(falkor_ext), graph_in_falkor,
                urls.falkordb, hint(falkor_ext, "DAERT_FALKORDB_URL")),
         Target("model", "Chat model (OpenAI-compatible)", model_mode, model_mode != "disabled",
-               urls.model, hint(settings.model_url, "DAERT_MODEL_URL")),
+               urls.model, hint(settings.model_url, "DAERT_MODEL_URL"),
+               model=settings.model_name if settings.model_url else MODEL_ALIAS),
     ]  # fmt: skip
     if settings.neo4j_url is not None:
         parts = urlsplit(settings.neo4j_url)
@@ -138,6 +140,7 @@ def build_gateway(settings: Settings, urls: Endpoints) -> ModelGateway:
     """The model gateway over every chat alias; usage is recorded in PostgreSQL when it runs."""
     from agents.gateway import ModelGateway, resolve  # noqa: PLC0415
     from agents.gateway.usage import PostgresUsageStore  # noqa: PLC0415
+    from daert.reach import with_connect_timeout  # noqa: PLC0415
 
     aliases = resolve(
         settings.chat_models(),
@@ -145,7 +148,7 @@ def build_gateway(settings: Settings, urls: Endpoints) -> ModelGateway:
         default_timeout=settings.model_timeout,
         env=os.environ,
     )
-    usage = PostgresUsageStore(urls.postgres) if urls.postgres else None
+    usage = PostgresUsageStore(with_connect_timeout(urls.postgres)) if urls.postgres else None
     return ModelGateway(
         aliases,
         usage=usage,
@@ -182,6 +185,7 @@ def build_embedder(settings: Settings) -> Embedder:
 
 def build_vector_store(urls: Endpoints) -> PgVectorStore:
     from daert.errors import ServiceError  # noqa: PLC0415
+    from daert.reach import with_connect_timeout  # noqa: PLC0415
     from knowledge.vector.pgvector import PgVectorStore  # noqa: PLC0415
 
     if urls.postgres is None:
@@ -190,7 +194,7 @@ def build_vector_store(urls: Endpoints) -> PgVectorStore:
             hint=UP_HINT,
             code="postgres_down",
         )
-    return PgVectorStore(urls.postgres)
+    return PgVectorStore(with_connect_timeout(urls.postgres))
 
 
 def build_ingestor(
@@ -251,9 +255,13 @@ def build_graph_store(settings: Settings, urls: Endpoints) -> GraphStore:
     return FalkorGraphStore(urls.falkordb, graph=settings.graph_name)
 
 
-def build_web_search(settings: Settings, urls: Endpoints, embedder: Embedder) -> WebSearch:
+def build_web_search(
+    settings: Settings, urls: Endpoints, embedder: Embedder, *, store: VectorStore | None = None
+) -> WebSearch:
     """Tavily when a key is configured, else SearXNG when its URL is, else DuckDuckGo when
-    DAERT_WEB_SEARCH allows it (`auto`: when this machine is online), else the private index."""
+    DAERT_WEB_SEARCH allows it (`auto`: when this machine is online), else the private index:
+    searched through `store` when given (the caller opens it once, for every tool that needs
+    it), else through a store of its own that the caller must set up and close."""
     key = settings.tavily_api_key.get_secret_value() if settings.tavily_api_key else None
     key = key or os.environ.get("TAVILY_API_KEY")
     if key:
@@ -274,31 +282,47 @@ def build_web_search(settings: Settings, urls: Endpoints, embedder: Embedder) ->
         return DuckDuckGoSearch(proxy=proxy)
     from tools.web_search.index import IndexSearch  # noqa: PLC0415
 
-    return IndexSearch(build_vector_store(urls), embedder, settings.web_collection)
+    return IndexSearch(
+        build_vector_store(urls) if store is None else store, embedder, settings.web_collection
+    )
 
 
 def online(url: str, timeout: float = 1.5) -> bool:
-    """Whether a TCP connection to the URL's host opens within `timeout`, lookup included."""
+    """Whether a TCP connection to the URL's host opens within `timeout`, lookup included.
+
+    The probe runs in a thread because a name lookup ignores socket timeouts; it reports as
+    soon as it knows, so a refused connection or a failed lookup answers at once."""
     parts = urlsplit(url)
     address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-    opened = threading.Event()
+    done = threading.Event()
+    opened: list[bool] = []
 
     def probe() -> None:
-        with contextlib.suppress(OSError), socket.create_connection(address, timeout=timeout):
-            opened.set()
+        try:
+            with socket.create_connection(address, timeout=timeout):
+                opened.append(True)
+        except (OSError, UnicodeError):
+            pass  # refused, unreachable, an unknown or malformed name, or timed out
+        finally:
+            done.set()
 
     threading.Thread(target=probe, daemon=True).start()
-    return opened.wait(timeout)
+    return done.wait(timeout) and bool(opened)
 
 
 def build_sandbox(settings: Settings, limits: SandboxLimits | None = None) -> CodeSandbox:
-    """E2B when a key is configured, else bubblewrap on this machine."""
+    """E2B when a key is configured, else bubblewrap on this machine (refused, with the fix,
+    when this machine lacks bubblewrap or the `sandbox` extra)."""
+    from tools.code_exec.ports import SandboxLimits  # noqa: PLC0415
+
+    limits = dataclasses.replace(limits or SandboxLimits(), max_timeout=settings.code_max_timeout)
     key = settings.e2b_api_key.get_secret_value() if settings.e2b_api_key else None
     key = key or os.environ.get("E2B_API_KEY")
     if key:
         from tools.code_exec.e2b import E2BSandbox  # noqa: PLC0415
 
         return E2BSandbox(key, limits=limits)
-    from tools.code_exec.bubblewrap import LocalSandbox  # noqa: PLC0415
+    from tools.code_exec.bubblewrap import LocalSandbox, check_available  # noqa: PLC0415
 
+    check_available()
     return LocalSandbox(limits)

@@ -191,6 +191,11 @@ class Settings(BaseSettings):
     e2b_api_key: SecretStr | None = Field(
         None, description="E2B key (E2B_API_KEY works too): code runs in E2B, not locally."
     )
+    code_max_timeout: Annotated[float, Field(gt=0, le=3600)] = Field(
+        120.0,
+        description="Longest timeout, in seconds, a code execution may ask for: each holds one "
+        "of the sandbox's sessions that long.",
+    )
     # The assistant graph.
     system_prompt: str = Field(
         "You are daert, a helpful assistant. Answer from the numbered sources when they are "
@@ -265,7 +270,14 @@ class Settings(BaseSettings):
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().absolute()
+        path = value.expanduser().absolute()
+        try:
+            is_file = path.exists() and not path.is_dir()
+        except OSError as err:  # a name too long, a parent that is a file
+            raise ValueError(f"{str(path)[:200]}: {err.strerror or err}") from None
+        if is_file:
+            raise ValueError(f"{path} is a file; the data dir must be a directory")
+        return path
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
@@ -337,9 +349,16 @@ class Settings(BaseSettings):
         return self.local_model and uses_local
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long: not a file either
+        return False
+
+
 def _config_path(explicit: Path | None) -> Path | None:
     if explicit is not None:
-        if not explicit.is_file():
+        if not _is_file(explicit):
             raise ConfigError(
                 f"config file {explicit} does not exist",
                 hint="pass an existing file with --config, or leave it out to use env vars only",
@@ -349,7 +368,7 @@ def _config_path(explicit: Path | None) -> Path | None:
     named = os.environ.get(CONFIG_ENV)
     if named:
         path = Path(named).expanduser()
-        if not path.is_file():
+        if not _is_file(path):
             raise ConfigError(
                 f"{CONFIG_ENV}={named} does not point at a file",
                 hint=f"create it or unset {CONFIG_ENV}",

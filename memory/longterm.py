@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from daert.errors import InputError
+from daert.errors import InputError, require_match
 
 if TYPE_CHECKING:
     from langgraph.store.base import BaseStore
 
 MAX_FACT_CHARS = 500
+USER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,128}")  # e-mails, `telegram:123`: no control chars
 REMEMBER = re.compile(r"^\s*(?:please\s+)?remember(?:\s+that)?[\s,:]+(.+)$", re.IGNORECASE | re.S)
 SELF_STATEMENT = re.compile(
     r"^\s*(?:i\s+(?:am|'m|live|work|prefer|like|love|hate|dislike|don't like|do not like|"
@@ -66,7 +67,10 @@ def _checked(text: str) -> str:
     """A fact to store as given: never silently cut short."""
     text = text.strip()
     if not text:
-        raise InputError("a memory needs some text", code="empty_memory")
+        raise InputError(
+            "a memory needs some text", hint="state one fact, e.g. 'I prefer tea'",
+            code="empty_memory",
+        )  # fmt: skip
     if len(text) > MAX_FACT_CHARS:
         raise InputError(
             f"a memory is at most {MAX_FACT_CHARS} characters; this one has {len(text)}",
@@ -77,9 +81,17 @@ def _checked(text: str) -> str:
     return text
 
 
+def check_user(user: str) -> str:
+    """A user id: 1-128 characters, none of them control characters."""
+    return require_match(
+        USER_ID, user, what="user id", code="invalid_user_id",
+        hint="user ids are 1-128 characters without control characters, e.g. alice@example.com",
+    )  # fmt: skip
+
+
 def _namespace(user: str) -> tuple[str, str]:
     # Namespace labels may not contain dots; user ids often do (emails).
-    return ("memories", quote(user, safe="@-_").replace(".", "%2E"))
+    return ("memories", quote(check_user(user), safe="@-_").replace(".", "%2E"))
 
 
 def _item(raw: Any) -> MemoryItem:

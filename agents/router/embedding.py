@@ -49,7 +49,11 @@ def load_exemplars(path: Path | None, *, replace: bool = False) -> dict[str, lis
             code="bad_router_exemplars",
         ) from err
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must map route names to lists", code="bad_router_exemplars")
+        raise ConfigError(
+            f"{path} must map route names to lists",
+            hint='e.g. code = ["plot a sine wave"] in TOML',
+            code="bad_router_exemplars",
+        )
     for route, utterances in data.items():
         if route not in ROUTES:
             raise ConfigError(
@@ -59,7 +63,9 @@ def load_exemplars(path: Path | None, *, replace: bool = False) -> dict[str, lis
             )
         if not isinstance(utterances, list) or not all(isinstance(u, str) for u in utterances):
             raise ConfigError(
-                f"{path}: {route} must be a list of strings", code="bad_router_exemplars"
+                f"{path}: {route} must be a list of strings",
+                hint='e.g. code = ["plot a sine wave"] in TOML',
+                code="bad_router_exemplars",
             )
         merged.setdefault(route, []).extend(u for u in utterances if u.strip())
     return merged

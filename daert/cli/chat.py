@@ -16,8 +16,9 @@ from rich.table import Table
 
 from daert.assembly import AssistantRuntime, open_assistant
 from daert.cli.context import JsonFlag, settings_of
+from daert.cli.failures import unexpected
 from daert.cli.render import print_error
-from daert.errors import DaertError, InputError
+from daert.errors import DaertError, InputError, ServiceError
 
 out = Console()
 err = Console(stderr=True)
@@ -142,6 +143,9 @@ def chat(
                 except (EOFError, KeyboardInterrupt):
                     out.print()
                     return
+                except UnicodeDecodeError:
+                    err.print("[red]that line is not valid UTF-8[/]: type it again")
+                    continue
                 text = line.strip()
                 if text in ("/exit", "/quit"):
                     return
@@ -157,11 +161,13 @@ def chat(
                 try:
                     reply = await _turn(runtime, text, thread=current, user=user,
                                         cache=not no_cache, quiet=quiet)  # fmt: skip
+                    current = reply["thread_id"]
+                    _show_sources(reply)
                 except DaertError as error:
                     print_error(err, error)
-                    continue
-                current = reply["thread_id"]
-                _show_sources(reply)
+                except Exception as error:  # noqa: BLE001 - one failed turn must not end the chat
+                    print_error(err, unexpected(error))
+                    err.print("[dim]the conversation goes on; /exit leaves[/]")
 
     asyncio.run(run())
 
@@ -243,7 +249,11 @@ def memory_delete(
         out.print(f"forgot {count} facts")
         return
     if memory_id is None:
-        raise InputError("name a memory id, or pass --all", code="usage_error")
+        raise InputError(
+            "name a memory id, or pass --all",
+            hint="`daert memory list` shows the ids",
+            code="usage_error",
+        )
     _with_memory(ctx, lambda m: m.forget(user, memory_id))
     out.print(f"forgot {memory_id}")
 
@@ -316,13 +326,15 @@ cache_app = typer.Typer(help="The semantic cache of answers: hit/miss statistics
 
 
 def _with_cache(ctx: typer.Context, action: Any) -> Any:
-    from daert.runtime import build_supervisor, endpoints  # noqa: PLC0415
+    from daert.runtime import UP_HINT, build_supervisor, endpoints  # noqa: PLC0415
     from memory.semantic_cache.redis import RedisSemanticCache  # noqa: PLC0415
 
     settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     if urls.redis is None:
-        raise InputError("Redis is not running", hint="run `daert up`", code="redis_down")
+        raise ServiceError(
+            "Redis is not running, and the cache lives there", hint=UP_HINT, code="redis_down"
+        )
     redis_url = urls.redis
 
     async def run() -> Any:

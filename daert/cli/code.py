@@ -8,6 +8,7 @@ import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -15,10 +16,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from daert.cli.context import JsonFlag, settings_of
+from daert.cli.params import positive_seconds
 from daert.errors import DaertError, InputError, ServiceError
 from daert.runtime import build_sandbox
 from daert.settings import Settings
-from tools.code_exec.ports import ExecutionResult, OutputPart, SandboxLimits
+from tools.code_exec.ports import (
+    ExecutionResult,
+    OutputPart,
+    SandboxLimits,
+    check_session_name,
+)
 
 out = Console()
 err = Console(stderr=True)
@@ -29,7 +36,13 @@ def exec_code(  # noqa: PLR0917 - a CLI command: one parameter per option
     files: Annotated[
         list[str], typer.Argument(help="Python files to run in order; '-' reads stdin.")
     ],
-    timeout: Annotated[float, typer.Option(help="Seconds each file may run.")] = 30,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds each file may run (at most DAERT_CODE_MAX_TIMEOUT).",
+            callback=positive_seconds(),
+        ),
+    ] = 30,
     outputs: Annotated[
         Path, typer.Option("--out", help="Where images the code shows are written.")
     ] = Path(),
@@ -53,6 +66,9 @@ def exec_code(  # noqa: PLR0917 - a CLI command: one parameter per option
     under --out. Exits 1 when the code raised or ran out of time. With --session NAME the code
     runs in the server's session NAME instead, which keeps its state until the server stops.
     """
+    _check_out(outputs)
+    if session is not None:
+        check_session_name(session)
     sources = [sys.stdin.read() if f == "-" else _read(f) for f in files]
     settings = settings_of(ctx)
     if session is not None:
@@ -81,8 +97,15 @@ def _report(results: list[ExecutionResult], outputs: Path, *, as_json: bool) -> 
     for index, result in enumerate(results):
         for number, part in enumerate(p for p in result.parts if p.mime == "image/png"):
             path = outputs / f"output-{index + 1}-{number + 1}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(base64.b64decode(part.data))
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(base64.b64decode(part.data))
+            except OSError as error:
+                raise InputError(
+                    f"cannot write {path}: {error.strerror or error}",
+                    hint="pass --out with a directory you can write to",
+                    code="out_unwritable",
+                ) from None
             images.append(str(path))
     if as_json:
         data = []
@@ -115,11 +138,36 @@ def _show(results: list[ExecutionResult], images: list[str]) -> None:
 
 def _read(name: str) -> str:
     path = Path(name)
-    if not path.is_file():
+    try:
+        if not path.is_file():
+            raise InputError(
+                f"{name!r} is not a file", hint="pass a .py file or '-'", code="source_not_found"
+            )
+        return path.read_text(errors="replace")
+    except OSError as error:
         raise InputError(
-            f"{name} is not a file", hint="pass a .py file or '-'", code="source_not_found"
+            f"cannot read {name[:200]!r}: {error.strerror or error}",
+            hint="check the file's name and permissions, or pass its code on stdin with '-'",
+            code="source_unreadable",
+        ) from None
+
+
+def _check_out(outputs: Path) -> None:
+    """--out must be a directory (or not exist yet): checked before any code runs."""
+    try:
+        is_file = outputs.exists() and not outputs.is_dir()
+    except OSError as error:  # a name too long
+        raise InputError(
+            f"--out {str(outputs)[:200]!r}: {error.strerror or error}",
+            hint="pass a directory for the images",
+            code="out_unwritable",
+        ) from None
+    if is_file:
+        raise InputError(
+            f"--out {outputs} is a file, not a directory",
+            hint="pass a directory (it is created when missing) for the images",
+            code="out_not_a_directory",
         )
-    return path.read_text(errors="replace")
 
 
 def remote_execute(
@@ -136,7 +184,7 @@ def remote_execute(
         for source in sources:
             try:
                 response = client.post(
-                    f"/v1/code/sessions/{session}/execute",
+                    f"/v1/code/sessions/{quote(session, safe='')}/execute",
                     json={"code": source, "timeout": timeout},
                 )
             except httpx.TransportError as error:
@@ -164,5 +212,6 @@ def _server_error(response: httpx.Response) -> DaertError:
     except (ValueError, KeyError, TypeError):
         return ServiceError(
             f"the server answered {response.status_code}: {response.text[:200]}",
+            hint="see the server's log; `curl SERVER/readyz` says what it lacks",
             code="server_error",
         )

@@ -16,9 +16,9 @@ from rich.console import Console
 
 from daert import __version__
 from daert.cli.context import Context, JsonFlag, context_of
-from daert.cli.render import doctor_table, print_error, records_table
-from daert.errors import DaertError
-from daert.health import mask_url, probe
+from daert.cli.failures import run_guarded
+from daert.cli.render import crash_reports, doctor_table, records_table, status_json
+from daert.health import apply_supervision, mask_url, probe
 from daert.runtime import build_supervisor, endpoints, probe_targets
 
 app = typer.Typer(
@@ -94,19 +94,21 @@ def down(ctx: typer.Context) -> None:
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Show which embedded services run, with pid, port and URL (passwords masked)."""
+    """Show which embedded services run, with pid, port and URL (passwords masked).
+
+    While `daert serve` watches them, also how each one last crashed, how often it was
+    restarted, and whether daert gave up on it, with the last lines of its log and the fix.
+    """
     settings = context_of(ctx).settings()
     supervisor = build_supervisor(settings)
     running = supervisor.status()
+    watched = supervisor.supervision()
     if as_json:
-        out.print_json(
-            data={
-                n: ({**r.__dict__, "url": mask_url(r.url)} if r else None)
-                for n, r in running.items()
-            }
-        )
+        out.print_json(data=status_json(running, watched))
         return
-    out.print(records_table(running, settings.data_dir))
+    out.print(records_table(running, settings.data_dir, watched))
+    for report in crash_reports(watched):
+        out.print(report)
 
 
 @app.command()
@@ -118,6 +120,7 @@ def doctor(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     settings = context_of(ctx).settings()
     supervisor = build_supervisor(settings)
     results = [probe(t) for t in probe_targets(settings, endpoints(settings, supervisor))]
+    results = apply_supervision(results, supervisor.supervision())
     if as_json:
         out.print_json(data={"components": [r.to_dict() for r in results]})
     else:
@@ -196,10 +199,6 @@ _register_groups()
 
 
 def run() -> None:
-    """Entry point: DaertError becomes a clear message and its exit code, never a traceback."""
+    """Entry point: every failure becomes a clear message and its exit code, never a traceback."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally` blocks on SIGTERM
-    try:
-        app()
-    except DaertError as error:
-        print_error(err, error)
-        raise SystemExit(error.exit_code) from None
+    run_guarded(app, err)

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from daert.cli.context import settings_of
+from daert.cli.params import positive_seconds, within
 from daert.errors import DaertError
 from daert.runtime import (
     build_gateway,
@@ -33,7 +34,9 @@ err = Console(stderr=True)
 def extract(
     ctx: typer.Context,
     collection: Annotated[str | None, typer.Option("--collection", "-C")] = None,
-    limit: Annotated[int, typer.Option(help="Chunks to read at most (0: all).")] = 0,
+    limit: Annotated[
+        int, typer.Option(help="Chunks to read at most (0: all).", callback=within(0, 10**9))
+    ] = 0,
     alias: Annotated[str, typer.Option(help="Model alias that extracts.")] = "planner",
 ) -> None:
     """Read the collection's chunks with a model and merge what it finds into the graph."""
@@ -88,7 +91,7 @@ def extract(
 def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="A question about the graph.")],
-    limit: Annotated[int, typer.Option(help="Rows at most.")] = 50,
+    limit: Annotated[int, typer.Option(help="Rows at most.", callback=within(1, 10_000))] = 50,
     alias: Annotated[str, typer.Option(help="Model alias that writes the Cypher.")] = "planner",
 ) -> None:
     """Answer a question with a read-only Cypher query written by a model (shown first)."""
@@ -120,8 +123,11 @@ def cypher(
         str, typer.Argument(help="A read-only Cypher query, e.g. 'MATCH (n) RETURN n LIMIT 5'.")
     ],
     params: Annotated[str, typer.Option(help="Query parameters as a JSON object.")] = "{}",
-    limit: Annotated[int, typer.Option(help="Rows at most.")] = 100,
-    timeout: Annotated[float, typer.Option(help="Seconds before the query is cancelled.")] = 10,
+    limit: Annotated[int, typer.Option(help="Rows at most.", callback=within(1, 100_000))] = 100,
+    timeout: Annotated[
+        float,
+        typer.Option(help="Seconds before the query is cancelled.", callback=positive_seconds()),
+    ] = 10,
 ) -> None:
     """Run a read-only Cypher query (writes are refused) and print the rows as JSON."""
     try:

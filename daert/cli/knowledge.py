@@ -13,8 +13,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from daert.cli.context import JsonFlag, settings_of
-from daert.errors import InputError
+from daert.cli.params import positive_seconds, within
+from daert.errors import DaertError, InputError, ServiceError
 from daert.runtime import (
+    UP_HINT,
     build_embedder,
     build_ingestor,
     build_supervisor,
@@ -46,17 +48,28 @@ def ingest(
     changed ones replaced whole; a source that fails leaves nothing behind. Exits 1 when any
     source failed.
     """
+    if any(not source.strip() for source in sources):
+        raise InputError(
+            "a source name is empty", hint="name files, directories or URLs", code="no_sources"
+        )
+    try:
+        planned = list(expand(sources))
+    except OSError as error:  # a name too long, a directory that cannot be listed
+        raise InputError(
+            f"cannot read {str(error.filename)[:200]!r}: {error.strerror or error}",
+            hint="check the path and its permissions",
+            code="source_unreadable",
+        ) from None
+    if not planned:
+        raise InputError(
+            "nothing to ingest", hint="name files, directories or URLs", code="no_sources"
+        )
     settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     store = build_vector_store(urls)
     ingestor = build_ingestor(
         settings, store, build_embedder(settings), collection, redis_url=urls.redis
     )
-    planned = list(expand(sources))
-    if not planned:
-        raise InputError(
-            "nothing to ingest", hint="name files, directories or URLs", code="no_sources"
-        )
 
     async def run() -> list[SourceResult]:
         await store.setup()
@@ -91,8 +104,9 @@ def ingest(
     else:
         for r in results:
             if r.outcome == "failed":
+                shown = r.source if r.source.isprintable() else repr(r.source)
                 err.print(
-                    f"[red]failed[/] {escape(r.source)}: {escape(f'[{r.code}]')} "
+                    f"[red]failed[/] {escape(shown)}: {escape(f'[{r.code}]')} "
                     f"{escape(r.error or '')}",
                     soft_wrap=True,
                 )
@@ -104,25 +118,42 @@ def ingest(
             f"{verb}, {counts['unchanged']} unchanged, {counts['skipped']} not found, "
             f"{counts['failed']} failed; {sum(r.chunks for r in results)} chunks written"
         )
-    if any(r.outcome == "failed" for r in results):
-        raise typer.Exit(1)
+    failed = sum(1 for r in results if r.outcome == "failed")
+    if failed:
+        raise DaertError(
+            f"{failed} of {len(results)} sources failed",
+            hint="each one's reason is above; fix those and run again (what was stored stays, "
+            "unchanged sources are skipped)",
+            code="ingest_failed",
+        )
 
 
 def search(  # noqa: PLR0917 - a CLI command: one parameter per option
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for.")],
     collection: Collection = None,
-    k: Annotated[int, typer.Option("--k", "-k", help="How many results.")] = 5,
+    k: Annotated[
+        int, typer.Option("--k", "-k", help="How many results (1-1000).", callback=within(1, 1000))
+    ] = 5,
     hybrid: Annotated[
-        float, typer.Option(help="Weight of vector ranking vs full text (1 = vector only).")
+        float,
+        typer.Option(
+            help="Weight of vector ranking vs full text (1 = vector only).", callback=within(0, 1)
+        ),
     ] = 0.5,
     mmr: Annotated[
-        float | None, typer.Option(help="Diversify with MMR, lambda in [0, 1] (1 = relevance).")
+        float | None,
+        typer.Option(
+            help="Diversify with MMR, lambda in [0, 1] (1 = relevance).", callback=within(0, 1)
+        ),
     ] = None,
     filters: Annotated[
         list[str] | None, typer.Option("--filter", help="Metadata key=value (repeatable).")
     ] = None,
-    ef_search: Annotated[int | None, typer.Option(help="HNSW ef_search for this query.")] = None,
+    ef_search: Annotated[
+        int | None,
+        typer.Option(help="HNSW ef_search for this query (1-1000).", callback=within(1, 1000)),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Search the knowledge base: ranked chunks with scores and sources."""
@@ -169,7 +200,11 @@ def stream_ingest(
     group: Annotated[str, typer.Option(help="Consumer group.")] = DEFAULT_GROUP,
     consumer: Annotated[str | None, typer.Option(help="This worker's name.")] = None,
     claim_after: Annotated[
-        float, typer.Option(help="Seconds before a dead worker's entries are taken over.")
+        float,
+        typer.Option(
+            help="Seconds before a dead worker's entries are taken over.",
+            callback=positive_seconds(7 * 24 * 3600),
+        ),
     ] = 60,
 ) -> None:
     """Ingest documents pushed to a Redis Stream, until Ctrl-C (at-least-once, with ack).
@@ -180,7 +215,11 @@ def stream_ingest(
     settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     if urls.redis is None:
-        raise InputError("Redis is not running", hint="run `daert up`", code="redis_down")
+        raise ServiceError(
+            "Redis is not running, and the ingest stream lives there",
+            hint=UP_HINT,
+            code="redis_down",
+        )
     store = build_vector_store(urls)
     embedder = build_embedder(settings)
     ingestors: dict[str, Ingestor] = {}

@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agents.gateway.usage import UsageSummary
+from agents.gateway.usage import PostgresUsageStore, UsageSummary
 from daert.cli.context import JsonFlag, settings_of
+from daert.cli.params import within
 from daert.errors import ServiceError
+from daert.reach import with_connect_timeout
 from daert.runtime import build_gateway, build_supervisor, endpoints
 
 models_app = typer.Typer(
@@ -26,6 +28,7 @@ models_app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+MAX_HOURS = 100 * 366 * 24
 
 
 def _health(api_base: str | None, kind: str) -> str:
@@ -88,7 +91,9 @@ def call(
     ctx: typer.Context,
     alias: Annotated[str, typer.Argument(help="chat, planner, summarizer, judge, ...")],
     prompt: Annotated[str, typer.Argument(help="The user message; '-' reads standard input.")],
-    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+    max_tokens: Annotated[
+        int, typer.Option(help="Longest answer, in tokens.", callback=within(1, 1_000_000))
+    ] = 256,
     system: Annotated[str | None, typer.Option(help="A system message to put first.")] = None,
 ) -> None:
     """Send one prompt through the gateway and stream the answer (a raw model call)."""
@@ -117,21 +122,27 @@ def call(
 @models_app.command("usage")
 def usage(
     ctx: typer.Context,
-    hours: Annotated[float, typer.Option(help="Only calls of the last N hours (0: all).")] = 24,
+    hours: Annotated[
+        float,
+        typer.Option(
+            help="Only calls of the last N hours (0: all; at most 100 years).",
+            callback=within(0, MAX_HOURS),
+        ),
+    ] = 24,
     thread: Annotated[str | None, typer.Option(help="Only this thread id.")] = None,
     user: Annotated[str | None, typer.Option(help="Only this user id.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Tokens, cost and latency of model calls per alias, from PostgreSQL."""
     settings = settings_of(ctx)
-    gateway = build_gateway(settings, endpoints(settings, build_supervisor(settings)))
-    store = gateway.usage
-    if store is None:
+    urls = endpoints(settings, build_supervisor(settings))
+    if urls.postgres is None:
         raise ServiceError(
             "PostgreSQL is not running, and usage lives there",
             hint="run `daert up`",
             code="usage_unavailable",
         )
+    store = PostgresUsageStore(with_connect_timeout(urls.postgres))  # no gateway needed
     since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours) if hours > 0 else None
 
     async def run() -> list[UsageSummary]:

@@ -1,4 +1,8 @@
-"""`daert serve`: embedded services up, the HTTP API on top, what it started stopped on exit."""
+"""`daert serve`: embedded services up, the HTTP API on top, what it started stopped on exit.
+
+While it serves, a watcher thread restarts an embedded service that crashed (see
+`daert.services.monitor`); it is stopped before the services and joined after them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from daert.code_api import code_router
 from daert.errors import ConfigError
 from daert.health import Target
 from daert.runtime import build_sandbox, build_supervisor, endpoints, probe_targets
+from daert.services.monitor import ServiceMonitor
 from daert.services.supervisor import port_is_free
 from daert.settings import Settings
 from tools.code_exec.ports import CodeSandbox
@@ -27,6 +32,7 @@ def run_server(settings: Settings, *, log: Callable[[str], None]) -> None:
             code="port_in_use",
         )
     supervisor = build_supervisor(settings)
+    monitor = ServiceMonitor(supervisor, progress=log)
     try:
         # In this (main) thread on purpose: the parent-death signal is tied to the spawning thread.
         supervisor.up(detached=False, progress=log)
@@ -52,6 +58,7 @@ def run_server(settings: Settings, *, log: Callable[[str], None]) -> None:
             max_body_bytes=settings.max_body_bytes,
             routers=[code_router(sandbox)],
             on_shutdown=[close_sandbox],
+            supervision=supervisor.supervision,
         )
         logging.getLogger("httpx").setLevel(logging.WARNING)  # probes would log every request
         logging.basicConfig(
@@ -60,6 +67,9 @@ def run_server(settings: Settings, *, log: Callable[[str], None]) -> None:
         log(
             f"daert API on http://{settings.host}:{settings.port} (readiness: /readyz, docs: /docs)"
         )
+        monitor.start()
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
     finally:
+        monitor.stop()  # no restart from here on; then stop the services while it still lives:
         supervisor.down(owned_by=os.getpid(), progress=log)
+        monitor.join()  # its end signals the services it restarted, and they are gone by now

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from daert.cli.context import JsonFlag, settings_of
+from daert.cli.params import within
+from daert.errors import InputError
 from daert.runtime import (
     build_embedder,
     build_ingestor,
@@ -31,14 +33,22 @@ err = Console(stderr=True)
 def crawl(  # noqa: PLR0917 - a CLI command: one parameter per option
     ctx: typer.Context,
     url: Annotated[str, typer.Argument(help="Where to start (http or https).")],
-    depth: Annotated[int, typer.Option(help="Links to follow away from the start page.")] = 1,
+    depth: Annotated[
+        int,
+        typer.Option(help="Links to follow away from the start page.", callback=within(0, 10)),
+    ] = 1,
     same_site: Annotated[
         bool, typer.Option("--same-site/--any-site", help="Stay on the start page's host.")
     ] = True,
-    max_pages: Annotated[int, typer.Option(help="Pages to store at most.")] = 50,
+    max_pages: Annotated[
+        int, typer.Option(help="Pages to store at most.", callback=within(1, 100_000))
+    ] = 50,
     delay: Annotated[
         float | None,
-        typer.Option(help="Seconds between requests to a host \\[env: DAERT_CRAWL_DELAY]."),
+        typer.Option(
+            help="Seconds between requests to a host \\[env: DAERT_CRAWL_DELAY].",
+            callback=within(0, 3600),
+        ),
     ] = None,
 ) -> None:
     """Fetch pages politely (robots.txt, a rate limit, size limits) into the private web index."""
@@ -84,10 +94,15 @@ def crawl(  # noqa: PLR0917 - a CLI command: one parameter per option
 def web(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to search for.")],
-    k: Annotated[int, typer.Option("--k", "-k", help="How many results.")] = 5,
+    k: Annotated[
+        int, typer.Option("--k", "-k", help="How many results (1-50).", callback=within(1, 50))
+    ] = 5,
     as_json: JsonFlag = False,
 ) -> None:
     """Search the web with Tavily (TAVILY_API_KEY), or else the private index of crawled pages."""
+    if not query.strip():
+        raise InputError("the search query is empty", hint="say what to look for",
+                         code="web_query_empty")  # fmt: skip
     settings = settings_of(ctx)
     search = build_web_search(settings, endpoints(settings, build_supervisor(settings)),
                               build_embedder(settings))  # fmt: skip

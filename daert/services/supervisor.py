@@ -1,13 +1,19 @@
-"""Brings embedded services up and down, reusing what already runs and cleaning what is stale."""
+"""Brings embedded services up and down, reusing what already runs and cleaning what is stale.
+
+It also gives the watcher of `daert serve` (`monitor.py`) what it needs: the exit status of the
+processes it spawned, a locked check that a death was not a deliberate stop, and a restart on the
+same port.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
@@ -16,7 +22,7 @@ from daert.errors import ConfigError, ServiceError
 from daert.services.base import EmbeddedService
 from daert.services.datadir import ensure_data_dir
 from daert.services.process import spawn, stop, wait_until
-from daert.services.state import ServiceRecord, StateStore
+from daert.services.state import ServiceRecord, StateStore, Supervision
 
 Progress = Callable[[str], None]
 
@@ -72,9 +78,20 @@ class Supervisor:
         self.services = list(services)
         self.state = StateStore(data_dir / "run")
         self.start_timeout = start_timeout
+        # The processes this object spawned: only their parent can read how they ended.
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
-    def _choose_port(self, managed: Managed) -> int:
+    def _choose_port(self, managed: Managed, port: int | None = None) -> int:
         name = managed.service.name
+        if port is not None:  # a restart: clients hold URLs with this port
+            if not port_is_free(port):
+                raise ServiceError(
+                    f"port {port} of the embedded {name} was taken by another program"
+                    f"{_who_listens(port)} while {name} was down",
+                    hint=f"stop that program; restart `daert serve` to move {name} to a free port",
+                    code="port_in_use",
+                )
+            return port
         if managed.port:
             if not port_is_free(managed.port):
                 raise ConfigError(
@@ -99,7 +116,70 @@ class Supervisor:
                 records[managed.service.name] = self._ensure(managed, detached, progress)
         return records
 
-    def _ensure(self, managed: Managed, detached: bool, progress: Progress) -> ServiceRecord:
+    def restart(
+        self,
+        name: str,
+        *,
+        port: int,
+        detached: bool,
+        cancelled: Callable[[], bool],
+        progress: Progress = _quiet,
+    ) -> ServiceRecord:
+        """Start one service again on `port` after it died; adopt it if someone already did."""
+        managed = next(m for m in self.services if m.service.name == name)
+        with self.state.lock():
+            if cancelled():  # shutdown began while we waited for the lock
+                raise ServiceError(
+                    f"the restart of the embedded {name} was abandoned: daert is shutting down",
+                    code=f"{name}_start_cancelled",
+                )
+            return self._ensure(
+                managed, detached, progress, port=port, cancelled=cancelled, fresh=False
+            )
+
+    def exit_status(self, record: ServiceRecord) -> tuple[bool, int | None]:
+        """(dead, returncode) of a recorded process; the code is None when it is not our child."""
+        child = self._children.get(record.name)
+        if child is not None and child.pid == record.pid:
+            code = child.poll()
+            return code is not None, code
+        return not record.is_alive(), None
+
+    def last_start(self, name: str) -> tuple[int, int | None] | None:
+        """(pid, returncode or None while it runs) of the last process spawned for `name`."""
+        child = self._children.get(name)
+        return (child.pid, child.poll()) if child is not None else None
+
+    def confirm_exit(self, name: str, pid: int) -> ServiceRecord | None:
+        """The record of `pid` if it died while still recorded (a crash), after removing it.
+
+        None when the death was expected: `daert down` removed the record, or another process
+        already replaced it. Taken under the lock, so a stop in progress is never a crash.
+        """
+        with self.state.lock():
+            record = self.state.read(name)
+            if record is None or record.pid != pid or record.is_alive():
+                return None
+            self.state.remove(name)
+            return record
+
+    def running(self, name: str) -> ServiceRecord | None:
+        record = self.state.read(name)
+        return record if record is not None and record.is_alive() else None
+
+    def log_path(self, name: str) -> Path:
+        return self.data_dir / "logs" / f"{name}.log"
+
+    def _ensure(
+        self,
+        managed: Managed,
+        detached: bool,
+        progress: Progress,
+        *,
+        port: int | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        fresh: bool = True,
+    ) -> ServiceRecord:
         svc = managed.service
         record = self.state.read(svc.name)
         if record is not None and record.is_alive() and svc.ready(record.port):
@@ -130,21 +210,26 @@ class Supervisor:
                         code=f"{svc.name}_unresponsive",
                     )
                 time.sleep(0.2)
-            return self._record(svc, pid, port, detached=True, log=self._log(svc))
-        port = self._choose_port(managed)
+            return self._record(svc, pid, port, detached=True, log=self.log_path(svc.name))
+        port = self._choose_port(managed, port)
         progress(f"{svc.title}: starting on 127.0.0.1:{port} ...")
-        log = self._log(svc)
+        log = self.log_path(svc.name)
         proc = spawn(svc.launch(port), log, detached=detached)
+        self._children[svc.name] = proc
         wait_until(
-            lambda: svc.ready(port), proc, name=svc.name, timeout=self.start_timeout, log_path=log
+            lambda: svc.ready(port),
+            proc,
+            name=svc.name,
+            timeout=self.start_timeout,
+            log_path=log,
+            cancelled=cancelled,
         )
         svc.finalize(port)
+        if fresh:  # started anew by hand: crashes of an earlier run no longer apply
+            self.state.remove_supervision(svc.name)
         record = self._record(svc, proc.pid, port, detached=detached, log=log)
         progress(f"{svc.title}: ready on 127.0.0.1:{port} in {time.monotonic() - began:.1f}s")
         return record
-
-    def _log(self, svc: EmbeddedService) -> Path:
-        return self.data_dir / "logs" / f"{svc.name}.log"
 
     def _record(
         self, svc: EmbeddedService, pid: int, port: int, *, detached: bool, log: Path
@@ -173,6 +258,8 @@ class Supervisor:
                 svc = managed.service
                 record = self.state.read(svc.name)
                 if record is None:
+                    if owned_by is None:  # a full `daert down`: forget earlier crashes too
+                        self.state.remove_supervision(svc.name)
                     continue
                 if owned_by is not None and (record.detached or record.owner_pid != owned_by):
                     continue
@@ -181,6 +268,8 @@ class Supervisor:
                     stop(record.pid, svc.stop_signal)
                     stopped.append(svc.name)
                 self.state.remove(svc.name)
+                self.state.remove_supervision(svc.name)
+                self._children.pop(svc.name, None)
         return stopped
 
     def status(self) -> dict[str, ServiceRecord | None]:
@@ -190,3 +279,36 @@ class Supervisor:
             record = self.state.read(managed.service.name)
             result[managed.service.name] = record if record and record.is_alive() else None
         return result
+
+    def supervision(self) -> dict[str, Supervision]:
+        """What a watcher recorded about each service, where it still describes the present.
+
+        Kept: the record of the process that runs now (restarts, last crash), and the verdict on
+        a service that is down (given up on, or waiting for a restart). A restart that was
+        scheduled by a watcher that has since exited will never happen: it is shown as crashed.
+        """
+        found: dict[str, Supervision] = {}
+        for managed in self.services:
+            name = managed.service.name
+            seen = self.state.read_supervision(name)
+            if seen is None:
+                continue
+            live = self.running(name)
+            if live is not None:
+                if seen.pid == live.pid:
+                    found[name] = seen
+                continue
+            if seen.state == "restarting" and not psutil.pid_exists(seen.watcher_pid):
+                how = seen.last_exit.how if seen.last_exit else "died"
+                seen = replace(
+                    seen,
+                    state="crashed",
+                    next_attempt_at=None,
+                    message=f"the embedded {name} {how}, and nobody restarts it: the "
+                    f"`daert serve` that watched it (pid {seen.watcher_pid}) has exited",
+                    hint=f"run `daert up` or `daert serve` to start it again; its log: "
+                    f"{seen.log_path}",
+                )
+            if seen.state in ("restarting", "failed", "crashed"):
+                found[name] = seen
+        return found

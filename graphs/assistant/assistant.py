@@ -20,6 +20,7 @@ from langgraph.types import Durability, Overwrite
 from daert.errors import DaertError, InputError, require_match
 from graphs.assistant.state import CacheInfo, Source
 from memory.context import message_text, role
+from memory.longterm import check_user
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -74,9 +75,16 @@ class Assistant:
         self.max_question_chars = max_question_chars
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def _check(self, question: str, thread_id: str | None) -> str:
+    def _check(self, question: str, thread_id: str | None, user_id: str) -> str:
+        check_user(user_id)
         if not question.strip():
             raise InputError("the question is empty", hint="ask something", code="empty_question")
+        if "\x00" in question:  # PostgreSQL stores no NUL in text: refuse it, not crash later
+            raise InputError(
+                "the question contains a NUL character",
+                hint="remove control characters from the question",
+                code="question_invalid",
+            )
         if len(question) > self.max_question_chars:
             raise InputError(
                 f"the question has {len(question)} characters; the limit is "
@@ -117,7 +125,7 @@ class Assistant:
         memory: bool = True,
     ) -> AsyncIterator[dict[str, Any]]:
         """Events of one turn: thread, step, route, tool_call, cache_hit, token..., done."""
-        thread_id = self._check(question, thread_id)
+        thread_id = self._check(question, thread_id, user_id)
         await self._owner_check(thread_id, user_id)
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
         async with lock:
@@ -180,7 +188,7 @@ class Assistant:
 
     async def history(self, thread_id: str, user_id: str) -> list[dict[str, Any]]:
         """The messages of a thread, oldest first, with each answer's citations."""
-        thread_id = self._check("x", thread_id)
+        thread_id = self._check("x", thread_id, user_id)
         await self._owner_check(thread_id, user_id)
         snapshot = await self.graph.aget_state(self._config(thread_id, user_id))
         if not snapshot.values:

@@ -5,6 +5,7 @@ route -> (retrieve | kg | web | code | crew)* -> answer [-> summarize]
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
     from agents.router.planner import Planner
     from graphs.assistant.tools import Toolbox
     from memory.longterm import UserMemory
-    from memory.semantic_cache.ports import SemanticCache
+    from memory.semantic_cache.ports import CacheHit, SemanticCache
 
+log = logging.getLogger("daert.assistant")
 ToolNode = Literal["retrieve", "kg", "web", "code", "crew"]
 CITE = re.compile(r"\[(\d{1,2})\]")
 CACHEABLE_ROUTES = {"retrieve", "chat"}
@@ -146,8 +148,7 @@ class Nodes:
         elif not self_contained(question, earlier):
             cache["skipped"] = "the question depends on the conversation"
         else:
-            cache["checked"] = True
-            hit = await self.cache.lookup(question, vector, self.scope(user))
+            hit = await self._cached(question, vector, user, cache)
             if hit is not None:
                 cache["hit"], cache["similarity"] = True, round(hit.similarity, 4)
                 _emit({"type": "cache_hit", "similarity": hit.similarity, "question": hit.question})
@@ -163,6 +164,20 @@ class Nodes:
         if not steps:
             return Command(goto="answer", update=update)
         return Command(goto=[Send(c["tool"], c) for c in steps], update=update)
+
+    async def _cached(
+        self, question: str, vector: list[float], user: str, cache: CacheInfo
+    ) -> CacheHit | None:
+        """A cached answer, if any; a cache that is down is skipped, never fatal to the turn."""
+        assert self.cache is not None  # noqa: S101 - checked by the caller
+        try:
+            hit = await self.cache.lookup(question, vector, self.scope(user))
+        except DaertError as err:
+            log.warning("answering without the cache: %s", err.message)
+            cache["skipped"] = f"the cache is unavailable ({err.code})"
+            return None
+        cache["checked"] = True
+        return hit
 
     async def _plan(
         self,
@@ -268,11 +283,14 @@ class Nodes:
                 and not text.startswith("I don't know")
             ):
                 vector = await self.toolbox.embed(question)
-                await self.cache.store(
-                    question, vector, text, self.scope(user),
-                    metadata={"citations": citations}, ttl=self.config.cache_ttl,
-                )  # fmt: skip
-                cache["stored"] = True
+                try:
+                    await self.cache.store(
+                        question, vector, text, self.scope(user),
+                        metadata={"citations": citations}, ttl=self.config.cache_ttl,
+                    )  # fmt: skip
+                    cache["stored"] = True
+                except DaertError as err:  # the answer stands; only its caching is lost
+                    log.warning("the answer was not cached: %s", err.message)
         message = AIMessage(content=text, response_metadata={"citations": citations,
                                                              "routes": routes})  # fmt: skip
         _emit({"type": "step", "node": "answer", "status": "finished"})

@@ -29,6 +29,7 @@ def check_read_only(cypher: str) -> str:
     if len(cypher) > MAX_QUERY_CHARS:
         raise InputError(
             f"Cypher query is longer than {MAX_QUERY_CHARS} characters",
+            hint="ask a narrower query; pass values with --params instead of inlining them",
             code="cypher_too_long",
         )
     bare = _STRINGS.sub("''", _COMMENTS.sub(" ", cypher))
@@ -49,5 +50,9 @@ def check_read_only(cypher: str) -> str:
                 code="cypher_write_refused",
             )
     if ";" in bare.strip().rstrip(";"):
-        raise InputError("one statement at a time", code="cypher_write_refused")
+        raise InputError(
+            "one statement at a time",
+            hint="send the statements one by one, without ';' between them",
+            code="cypher_write_refused",
+        )
     return cypher.strip().rstrip(";")

@@ -13,6 +13,25 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from daert.errors import InputError, ServiceError
 from knowledge.graph.cypher_store import CypherGraphStore
 
+UNREACHABLE_HINT = (
+    "check that the Redis with FalkorDB at DAERT_FALKORDB_URL (or DAERT_REDIS_URL) is up, or "
+    "run `daert up` for the embedded one; `daert doctor` shows which"
+)
+
+
+def _unreachable(err: RedisError) -> ServiceError:
+    return ServiceError(
+        f"FalkorDB is unreachable: {err}", hint=UNREACHABLE_HINT, code="graph_unavailable"
+    )
+
+
+def _too_slow(timeout: float) -> InputError:
+    return InputError(
+        f"the query ran past {timeout:g}s",
+        hint="add a LIMIT or narrow the MATCH, or allow more time (`daert kg cypher --timeout`)",
+        code="cypher_timeout",
+    )
+
 
 class FalkorGraphStore(CypherGraphStore):
     """One named graph in a Redis that has the FalkorDB module loaded."""
@@ -20,8 +39,14 @@ class FalkorGraphStore(CypherGraphStore):
     name = "falkordb"
 
     def __init__(self, url: str, graph: str = "daert") -> None:
-        pool = BlockingConnectionPool.from_url(url, max_connections=8, timeout=10)
-        self._db = FalkorDB(connection_pool=pool)
+        # A host that never answers fails in 5 s (`?socket_connect_timeout=` in the URL wins).
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=8, timeout=10, socket_connect_timeout=5
+        )
+        try:  # the client asks the server whether it is a cluster, at once
+            self._db = FalkorDB(connection_pool=pool)
+        except RedisError as err:
+            raise _unreachable(err) from err
         self._graph = self._db.select_graph(graph)
         self._pool = pool
 
@@ -31,6 +56,8 @@ class FalkorGraphStore(CypherGraphStore):
         except ResponseError as err:
             if "already indexed" not in str(err).lower():
                 raise
+        except RedisError as err:  # refused, reset, timed out: not a bug, a service down
+            raise _unreachable(err) from err
 
     async def aclose(self) -> None:
         await self._pool.aclose()
@@ -38,8 +65,14 @@ class FalkorGraphStore(CypherGraphStore):
     async def _write(self, cypher: str, params: Mapping[str, Any]) -> None:
         try:
             await self._graph.query(cypher, dict(params))
+        except ResponseError as err:
+            raise ServiceError(
+                f"FalkorDB refused a write: {err}",
+                hint="retry; `daert doctor` checks FalkorDB",
+                code="graph_unavailable",
+            ) from err
         except RedisError as err:
-            raise ServiceError(f"FalkorDB write failed: {err}", code="graph_unavailable") from err
+            raise _unreachable(err) from err
 
     async def _read_rows(
         self, cypher: str, params: Mapping[str, Any], limit: int, timeout: float
@@ -51,14 +84,14 @@ class FalkorGraphStore(CypherGraphStore):
             if "empty key" in text.lower():
                 return []
             if "timed out" in text.lower() or "timeout" in text.lower():
-                raise InputError(f"the query ran past {timeout:g}s", code="cypher_timeout") from err
+                raise _too_slow(timeout) from err
             raise InputError(
                 f"Cypher error: {text}", hint="fix the query", code="cypher_invalid"
             ) from err
         except RedisTimeoutError as err:  # the client waits as long as the query may run
-            raise InputError(f"the query ran past {timeout:g}s", code="cypher_timeout") from err
+            raise _too_slow(timeout) from err
         except RedisError as err:
-            raise ServiceError(f"FalkorDB is unreachable: {err}", code="graph_unavailable") from err
+            raise _unreachable(err) from err
         header = [_text(h[1] if isinstance(h, list | tuple) else h) for h in result.header]
         return [dict(zip(header, (_plain(v) for v in row), strict=False))
                 for row in result.result_set[:limit]]  # fmt: skip
@@ -69,6 +102,8 @@ class FalkorGraphStore(CypherGraphStore):
         except ResponseError as err:
             if "empty key" not in str(err).lower() and "invalid graph" not in str(err).lower():
                 raise
+        except RedisError as err:
+            raise _unreachable(err) from err
 
 
 def _text(value: Any) -> str:

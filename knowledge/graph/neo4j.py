@@ -17,6 +17,15 @@ from daert.errors import InputError, ServiceError
 from knowledge.graph.cypher_store import CypherGraphStore
 
 
+def _unreachable(err: Exception) -> ServiceError:
+    return ServiceError(
+        f"Neo4j is unreachable: {err}",
+        hint="check that Neo4j at DAERT_NEO4J_URL is up and the password is right "
+        "(`daert doctor` checks it)",
+        code="graph_unavailable",
+    )
+
+
 class Neo4jGraphStore(CypherGraphStore):
     """A Neo4j database; entities carry a `key` property that resolves duplicates."""
 
@@ -38,7 +47,13 @@ class Neo4jGraphStore(CypherGraphStore):
                 cypher, dict(params), database_=self._database, routing_=neo4j.RoutingControl.WRITE
             )
         except ServiceUnavailable as err:
-            raise ServiceError(f"Neo4j is unreachable: {err}", code="graph_unavailable") from err
+            raise _unreachable(err) from err
+        except Neo4jError as err:  # a wrong password, a database that does not exist
+            raise ServiceError(
+                f"Neo4j refused the write: {err}",
+                hint="check DAERT_NEO4J_USER / DAERT_NEO4J_PASSWORD (`daert doctor` checks them)",
+                code="graph_unavailable",
+            ) from err
 
     async def _read_rows(
         self, cypher: str, params: Mapping[str, Any], limit: int, timeout: float
@@ -57,20 +72,28 @@ class Neo4jGraphStore(CypherGraphStore):
                 rows: list[dict[str, Any]] = await session.execute_read(query_work)
                 return rows
         except ServiceUnavailable as err:
-            raise ServiceError(f"Neo4j is unreachable: {err}", code="graph_unavailable") from err
+            raise _unreachable(err) from err
         except ClientError as err:
             code = err.code or ""
             if "Timeout" in code or "TransactionTimedOut" in code:
-                raise InputError(f"the query ran past {timeout:g}s", code="cypher_timeout") from err
+                raise InputError(
+                    f"the query ran past {timeout:g}s",
+                    hint="add a LIMIT or narrow the MATCH, or allow more time",
+                    code="cypher_timeout",
+                ) from err
             if "AccessMode" in code or "Forbidden" in code:
                 raise InputError(
-                    "only read queries are allowed", code="cypher_write_refused"
+                    "only read queries are allowed",
+                    hint="use MATCH ... RETURN; the graph is changed only by `daert kg extract`",
+                    code="cypher_write_refused",
                 ) from err
             raise InputError(
                 f"Cypher error: {err.message}", hint="fix the query", code="cypher_invalid"
             ) from err
         except Neo4jError as err:
-            raise ServiceError(f"Neo4j failed: {err}", code="graph_unavailable") from err
+            raise ServiceError(
+                f"Neo4j failed: {err}", hint="see the Neo4j server's log", code="graph_unavailable"
+            ) from err
 
     async def clear(self) -> None:
         await self._write("MATCH (n) DETACH DELETE n", {})

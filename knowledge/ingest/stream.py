@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
-from daert.errors import DaertError, InputError
+from daert.errors import DaertError, InputError, ServiceError
 from knowledge.ingest.loaders import DEFAULT_MAX_BYTES, LoadedDocument
 from knowledge.ingest.pipeline import Ingestor, SourceResult
 
@@ -118,6 +118,13 @@ class StreamIngestor:
         except ResponseError as err:
             if "BUSYGROUP" not in str(err):
                 raise
+        except RedisError as err:
+            raise ServiceError(
+                f"Redis is unreachable, so the stream {self.stream} cannot be read: {err}",
+                hint="check that Redis (DAERT_REDIS_URL, or the embedded one: `daert up`) is up; "
+                "`daert doctor` shows it",
+                code="redis_unreachable",
+            ) from err
 
     async def aclose(self) -> None:
         await self.redis.aclose()

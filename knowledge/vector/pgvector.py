@@ -1,8 +1,13 @@
-"""The VectorStore on PostgreSQL + pgvector: HNSW per collection, full text, RRF fusion, MMR.
+"""The VectorStore on PostgreSQL + pgvector: HNSW per collection, BM25 full text, RRF, MMR.
 
 Every collection records the embedder (name and dimension) that filled it and refuses any
 other. Vectors live in one table; each collection gets a partial HNSW index on
 `embedding::vector(<dim>)`, so collections of different dimensions share the schema.
+
+Hybrid search fuses the vector ranking and the BM25 ranking (see `_fulltext`) by reciprocal
+rank, weighted by `hybrid`; a chunk's full-text vote is further scaled by the share of the
+question's information (IDF) it matches, so a passage that shares only a common word or two
+with the question cannot push a close semantic match out of the top results.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from daert.errors import InputError, require_match
 from daert.migrations import migrate
+from knowledge.vector import _fulltext
 from knowledge.vector.ports import Chunk, DocumentRecord, Hit, SearchOptions
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -60,6 +66,7 @@ MIGRATIONS = [
     CREATE INDEX kb_chunks_tsv ON kb_chunks USING gin (tsv);
     CREATE INDEX kb_chunks_metadata ON kb_chunks USING gin (metadata jsonb_path_ops);
     """,
+    _fulltext.MIGRATION,
 ]
 
 
@@ -209,10 +216,7 @@ class PgVectorStore:
                     code="embedder_mismatch",
                 )
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "DELETE FROM kb_documents WHERE collection = %s AND source = %s",
-                (collection, document.source),
-            )
+            await self._delete(conn, collection, document.source)
             row = await (
                 await conn.execute(
                     "INSERT INTO kb_documents (collection, source, content_hash, title, doc_type, "
@@ -244,15 +248,28 @@ class PgVectorStore:
                         for c in chunks
                     ],
                 )
+            await _fulltext.count_document(conn, collection, int(row[0]))
         return len(chunks)
 
     async def delete_document(self, collection: str, source: str) -> bool:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "DELETE FROM kb_documents WHERE collection = %s AND source = %s",
+        async with self._pool.connection() as conn, conn.transaction():
+            return await self._delete(conn, collection, source)
+
+    @staticmethod
+    async def _delete(conn: AsyncConnection, collection: str, source: str) -> bool:
+        """Delete a document and its chunks, and take them out of the term statistics."""
+        await _fulltext.lock_collection(conn, collection)
+        row = await (
+            await conn.execute(
+                "SELECT id FROM kb_documents WHERE collection = %s AND source = %s",
                 (collection, source),
             )
-            return cur.rowcount > 0
+        ).fetchone()
+        if row is None:
+            return False
+        await _fulltext.uncount_document(conn, collection, int(row[0]))
+        await conn.execute("DELETE FROM kb_documents WHERE id = %s", (row[0],))
+        return True
 
     async def search(
         self,
@@ -283,17 +300,12 @@ class PgVectorStore:
                 FROM kb_chunks c
                 WHERE c.collection = %(col)s AND c.metadata @> %(filters)s AND %(use_v)s
                 ORDER BY {vec} <=> {qv} LIMIT %(n)s
-            ), t AS (
-                SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.tsv, q) DESC) AS r
-                FROM kb_chunks c, websearch_to_tsquery('english', %(text)s) q
-                WHERE c.collection = %(col)s AND c.tsv @@ q AND c.metadata @> %(filters)s
-                  AND %(use_t)s
-                ORDER BY ts_rank_cd(c.tsv, q) DESC LIMIT %(n)s
-            )
+            ), {ranking}
             SELECT c.id, d.source, d.title, c.content, c.metadata, c.embedding,
                    v.r AS vr, t.r AS tr,
-                   coalesce(%(w)s / ({rrf} + v.r), 0) + coalesce((1 - %(w)s) / ({rrf} + t.r), 0)
-                     AS score
+                   coalesce(%(w)s / ({rrf} + v.r), 0)
+                   + coalesce((1 - %(w)s) * CASE WHEN %(use_v)s THEN t.coverage ELSE 1 END
+                              / ({rrf} + t.r), 0) AS score
             FROM kb_chunks c
             JOIN kb_documents d ON d.id = c.document_id
             LEFT JOIN v ON v.id = c.id
@@ -302,7 +314,7 @@ class PgVectorStore:
             ORDER BY score DESC, c.id
             LIMIT %(n)s
             """
-        ).format(vec=vec, qv=query_vec, rrf=sql.Literal(float(RRF_K)))
+        ).format(vec=vec, qv=query_vec, rrf=sql.Literal(float(RRF_K)), ranking=_fulltext.RANKING)
         params: dict[str, Any] = {
             "q": np.asarray(embedding, dtype=np.float32),
             "col": collection,
@@ -315,6 +327,9 @@ class PgVectorStore:
         }
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            # A generic plan cannot use the collection's partial HNSW index (its predicate is
+            # a parameter there) nor see that a filter matches everything: plan each search.
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             if options.ef_search:
                 await conn.execute(
                     sql.SQL("SET LOCAL hnsw.ef_search = {}").format(

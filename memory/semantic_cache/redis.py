@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from daert.errors import ServiceError
 from memory.semantic_cache.ports import CacheHit, CacheScope, CacheStats
@@ -22,6 +22,15 @@ from memory.semantic_cache.ports import CacheHit, CacheScope, CacheStats
 
 def _quote(value: object) -> str:
     return json.dumps(value)  # FILTER expressions take JSON-style literals
+
+
+def _down(err: RedisError) -> ServiceError:
+    return ServiceError(
+        f"the semantic cache is unavailable: {err}",
+        hint="check that Redis is up (`daert doctor`); answers are made without the cache "
+        "meanwhile",
+        code="cache_down",
+    )
 
 
 class RedisSemanticCache:
@@ -33,7 +42,10 @@ class RedisSemanticCache:
         threshold: float = 0.92,
         ttl: int = 7 * 24 * 3600,
     ) -> None:
-        self.redis = aioredis.Redis.from_url(url, decode_responses=True)
+        # A Redis that never answers fails in 2 s: a cache must not hold a turn up.
+        self.redis = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
+        )
         self.prefix = prefix
         self.threshold = threshold
         self.ttl = ttl
@@ -51,23 +63,35 @@ class RedisSemanticCache:
 
     async def knowledge_changed(self, collection: str) -> int:
         """Call after ingesting into `collection`: answers that used it stop matching."""
-        return int(await self.redis.incr(f"{self.prefix}:kv:{collection}"))
+        try:
+            return int(await self.redis.incr(f"{self.prefix}:kv:{collection}"))
+        except RedisError as err:
+            raise _down(err) from err
 
     async def lookup(
         self, question: str, vector: Sequence[float], scope: CacheScope
     ) -> CacheHit | None:
+        """The best cached answer to a question this similar, in this scope; None if none.
+
+        Raises `ServiceError` (`cache_down`) when Redis fails: callers skip the cache then.
+        """
         try:
-            attrs = scope.attributes(await self._version(scope.collection))
-            expression = " and ".join(f".{k} == {_quote(v)}" for k, v in attrs.items())
+            return await self._lookup(vector, scope)
+        except RedisError as err:
+            raise _down(err) from err
+
+    async def _lookup(self, vector: Sequence[float], scope: CacheScope) -> CacheHit | None:
+        attrs = scope.attributes(await self._version(scope.collection))
+        expression = " and ".join(f".{k} == {_quote(v)}" for k, v in attrs.items())
+        try:
             reply: Any = await self._command(
                 "VSIM", self._set(len(vector)), "VALUES", len(vector), *map(float, vector),
                 "WITHSCORES", "COUNT", 3, "FILTER", expression,
             )  # fmt: skip
-        except RedisError as err:
-            if "key" in str(err).lower() and "not" in str(err).lower():
-                reply = []
-            else:
-                raise ServiceError(f"semantic cache unavailable: {err}", code="cache_down") from err
+        except ResponseError as err:
+            if not ("key" in str(err).lower() and "not" in str(err).lower()):
+                raise
+            reply = []  # no vector set of this dimension yet
         pairs = (
             list(reply.items())
             if isinstance(reply, dict)
@@ -101,6 +125,21 @@ class RedisSemanticCache:
         metadata: dict[str, Any] | None = None,
         ttl: int | None = None,
     ) -> None:
+        try:
+            await self._store(question, vector, answer, scope, metadata=metadata, ttl=ttl)
+        except RedisError as err:
+            raise _down(err) from err
+
+    async def _store(
+        self,
+        question: str,
+        vector: Sequence[float],
+        answer: str,
+        scope: CacheScope,
+        *,
+        metadata: dict[str, Any] | None,
+        ttl: int | None,
+    ) -> None:
         element = uuid.uuid4().hex
         attrs = scope.attributes(await self._version(scope.collection))
         entry = f"{self.prefix}:entry:{element}"
@@ -115,15 +154,21 @@ class RedisSemanticCache:
             await pipe.execute()
 
     async def stats(self) -> CacheStats:
-        counts = await self.redis.hgetall(f"{self.prefix}:stats")
-        entries = 0
-        async for _ in self.redis.scan_iter(f"{self.prefix}:entry:*", count=500):
-            entries += 1
+        try:
+            counts = await self.redis.hgetall(f"{self.prefix}:stats")
+            entries = 0
+            async for _ in self.redis.scan_iter(f"{self.prefix}:entry:*", count=500):
+                entries += 1
+        except RedisError as err:
+            raise _down(err) from err
         return CacheStats(int(counts.get("hits", 0)), int(counts.get("misses", 0)), entries)
 
     async def clear(self) -> None:
-        async for key in self.redis.scan_iter(f"{self.prefix}:*", count=500):
-            await self.redis.delete(key)
+        try:
+            async for key in self.redis.scan_iter(f"{self.prefix}:*", count=500):
+                await self.redis.delete(key)
+        except RedisError as err:
+            raise _down(err) from err
 
     async def aclose(self) -> None:
         await self.redis.aclose()

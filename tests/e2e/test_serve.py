@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,40 @@ def wait_for(url: str, proc: subprocess.Popen[str], timeout: float = 240) -> Non
     raise AssertionError(f"{url} did not answer within {timeout}s")
 
 
+def readyz(base: str) -> httpx.Response:
+    return httpx.get(f"{base}/readyz", timeout=60)
+
+
+def eventually[T](check: Callable[[], T | None], timeout: float = 240) -> T:
+    """The first non-None result of `check`, polled; fails after `timeout` s (a guard only)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found is not None:
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"not reached within {timeout}s")
+
+
+def back_after(base: str, service: str, signal_name: str) -> tuple[dict[str, Any], list[Any]]:
+    """Poll /readyz until it is ready again with `service` restarted after dying by the signal;
+    return that body and the 503 bodies seen on the way."""
+    outages: list[Any] = []
+
+    def check() -> dict[str, Any] | None:
+        response = readyz(base)
+        body: dict[str, Any] = response.json()
+        if response.status_code == 503:
+            outages.append(body)
+            return None
+        seen = body["services"].get(service)
+        if seen and seen["restarts"] >= 1 and seen["last_exit"]["signal"] == signal_name:
+            return body
+        return None
+
+    return eventually(check), outages
+
+
 def gone(pids: list[int], timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,11 +117,11 @@ def served(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         daert(data_dir, "down")
 
 
-def test_serve_reports_every_dependency_and_survives_a_dead_redis(
+def test_serve_reports_every_dependency_and_restarts_a_dead_redis(
     served: tuple[str, subprocess.Popen[str]], data_dir: Path
 ) -> None:
     base, proc = served
-    ready = httpx.get(f"{base}/readyz", timeout=30)
+    ready = readyz(base)
     assert ready.status_code == 200, ready.text
     components = ready.json()["components"]
     assert set(components) == {"postgres", "redis", "falkordb", "model"}
@@ -95,35 +129,68 @@ def test_serve_reports_every_dependency_and_survives_a_dead_redis(
     assert int(components["redis"]["version"].split(".")[0]) >= 8
     assert components["redis"]["details"]["vector_sets"] == "available"
     assert "***" in components["redis"]["url"]
+    assert components["model"]["details"]["generation"].startswith("ok")  # it generated
 
     redis_record = status(data_dir)["redis"]
     assert redis_record is not None
     redis_pid = int(redis_record["pid"])
     os.kill(redis_pid, signal.SIGKILL)
     assert gone([redis_pid])
-    down = httpx.get(f"{base}/readyz", timeout=30)
-    assert down.status_code == 503
-    assert down.json()["down"] == ["redis", "falkordb"]
-    assert "daert up" in down.json()["components"]["redis"]["hint"]
     assert httpx.get(f"{base}/healthz").status_code == 200  # the API itself stays up
+    body, outages = back_after(base, "redis", "SIGKILL")
+    for outage in outages:  # seen while it was down, if a poll fell into that window
+        assert "redis" in outage["down"]
+    assert body["components"]["redis"]["details"]["last_exit"].startswith("killed by SIGKILL")
+    back = status(data_dir)["redis"]
+    assert back is not None and back["port"] == redis_record["port"]  # clients' URLs hold
+    assert back["pid"] != redis_pid and back["supervision"]["restarts"] == 1
 
     again = daert(data_dir, "up")
     assert again.returncode == 0, again.stderr
-    assert "already running" in again.stderr  # postgres and the model were reused
-    assert httpx.get(f"{base}/readyz", timeout=30).status_code == 200
+    assert "already running" in again.stderr and "starting" not in again.stderr
 
     doctor = daert(data_dir, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    assert "pgvector" in doctor.stdout
+    assert "pgvector" in doctor.stdout and "SIGKILL" in doctor.stdout
 
-    # SIGKILL the server: the services it started die with it; the one `daert up` started stays.
-    owned = [int(r["pid"]) for n, r in status(data_dir).items() if r and n != "redis"]
+    # SIGKILL the server: the services it started die with it, the restarted one too.
+    owned = [int(r["pid"]) for r in status(data_dir).values() if r]
+    assert len(owned) == 3
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     assert gone(owned), "services owned by a killed `daert serve` were left running"
-    after = status(data_dir)
-    assert after["postgres"] is None and after["model"] is None
-    assert after["redis"] is not None
+    assert all(r is None for r in status(data_dir).values())
+
+
+def test_serve_brings_back_a_model_that_segfaulted(
+    served: tuple[str, subprocess.Popen[str]], data_dir: Path
+) -> None:
+    base, proc = served
+    assert readyz(base).status_code == 200
+    model = status(data_dir)["model"]
+    assert model is not None
+    os.kill(int(model["pid"]), signal.SIGSEGV)
+
+    body, outages = back_after(base, "model", "SIGSEGV")
+    for outage in outages:  # while it was down, /readyz named it and said how it ended
+        assert outage["down"] == ["model"]
+        error = outage["components"]["model"]["error"]
+        assert "killed by SIGSEGV" in error or "not running" in error or "Error" in error
+    seen = body["services"]["model"]
+    assert seen["state"] == "running" and seen["restarts"] == 1
+    assert seen["last_exit"]["how"] == "killed by SIGSEGV" and "log_tail" not in seen["last_exit"]
+    assert body["components"]["model"]["details"]["generation"].startswith("ok")
+
+    back = status(data_dir)["model"]
+    assert back is not None and back["port"] == model["port"] and back["pid"] != model["pid"]
+    assert back["supervision"]["last_exit"]["log_tail"]  # the CLI shows the log lines
+    table = daert(data_dir, "status")
+    assert "restarted 1x" in table.stdout and "SIGSEGV" in table.stdout
+
+    answer = daert(data_dir, "models", "call", "chat", "Complete: The capital of France is")
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.strip()
+    assert proc.poll() is None
 
 
 def test_up_twice_then_down(data_dir: Path) -> None:

@@ -90,6 +90,7 @@ def test_every_probe_is_healthy(stack: Stack) -> None:
     assert results["postgres"].details["pgvector"]
     assert results["redis"].details["vector_sets"] == "available"
     assert results["falkordb"].version
+    assert results["model"].details["generation"].startswith("ok: 1 token")  # it generated
     assert all(r.mode == "embedded" for r in results.values())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -169,3 +170,30 @@ async def test_filling_the_disk_stops_at_the_workspace(sandbox: LocalSandbox) ->
     written, errno = (int(x) for x in done.stdout.split())
     assert written <= LIMITS.workspace_bytes // 1024**2
     assert errno in {28, 27}  # ENOSPC (tmpfs full) or EFBIG (file size limit)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox user exists only when daert is root")
+async def test_an_interpreter_in_a_private_home_works_and_the_home_stays_private(
+    tmp_path: Path,
+) -> None:
+    """Python under a 0700 home (pyenv, uv, conda as root) runs sandboxed; nothing is loosened."""
+    home = tmp_path / "home"
+    (home / "lib").mkdir(parents=True)
+    home.chmod(0o700)
+    (home / "lib" / "marker.txt").write_text("reachable")
+    box = LocalSandbox(LIMITS)
+    box.roots = [*box.roots, home / "lib"]
+    try:
+        done = await box.execute(
+            f"import os\nprint(open({str(home / 'lib' / 'marker.txt')!r}).read())\n"
+            "status = dict(l.split(':\\t') for l in open('/proc/self/status').read().splitlines()"
+            " if ':\\t' in l)\n"
+            "print(os.getuid() != 0, status['CapEff'].strip(), status['CapPrm'].strip(),"
+            " status['CapBnd'].strip(), status['CapAmb'].strip(), status['NoNewPrivs'].strip())"
+        )
+    finally:
+        await box.aclose()
+    assert done.ok, done.traceback
+    zero = "0000000000000000"
+    assert done.stdout.splitlines() == ["reachable", f"True {zero} {zero} {zero} {zero} 1"]
+    assert home.stat().st_mode & 0o777 == 0o700

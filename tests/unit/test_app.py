@@ -7,7 +7,9 @@ from fastapi.testclient import TestClient
 
 from daert.app import create_app
 from daert.health import Target
+from daert.services.state import ExitReport, Supervision
 from daert.services.supervisor import free_port
+from tests.support.openai_double import OpenAIDouble
 
 
 def _targets() -> list[Target]:
@@ -90,3 +92,67 @@ def test_api_key_guards_everything_but_health() -> None:
     assert denied.json()["error"]["code"] == "unauthorized"
     allowed = client.post("/echo", json={"a": 1}, headers={"Authorization": "Bearer " + "k" * 32})
     assert allowed.status_code == 200
+
+
+def test_readyz_says_when_daert_gave_up_on_a_service() -> None:
+    verdict = Supervision(
+        name="model",
+        state="failed",
+        pid=4321,
+        watcher_pid=1234,
+        restarts=4,
+        crashes=5,
+        max_crashes=5,
+        window_s=300,
+        log_path="/data/logs/model.log",
+        message="Local model crashed 5 times within 300 s (last: killed by SIGSEGV); "
+        "daert stopped restarting it",
+        hint="read /data/logs/model.log, fix the cause, then run `daert up`",
+        last_exit=ExitReport(
+            pid=4321, at=0.0, how="killed by SIGSEGV", signal="SIGSEGV", log_tail="secret"
+        ),
+    )
+
+    def targets() -> list[Target]:
+        return [Target("model", "Model", "embedded", True, None, "run `daert up`")]
+
+    app = create_app(targets, supervision=lambda: {"model": verdict})
+    response = TestClient(app).get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["down"] == ["model"]
+    model = body["components"]["model"]
+    assert model["error"] == verdict.message and model["hint"] == verdict.hint
+    assert model["details"]["last_exit"].startswith("killed by SIGSEGV")
+    assert body["services"]["model"]["last_exit"]["signal"] == "SIGSEGV"
+    assert "secret" not in response.text  # /readyz is public: no log lines
+
+
+def test_readyz_asks_the_model_again_after_a_restart() -> None:
+    watched: dict[str, Supervision] = {}
+    with OpenAIDouble() as double:
+
+        def targets() -> list[Target]:
+            return [Target("model", "Model", "embedded", True, double.url, "", model="tiny")]
+
+        client = TestClient(create_app(targets, supervision=lambda: dict(watched)))
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        assert len(double.completions) == 1  # the second poll used the kept answer
+        watched["model"] = Supervision(
+            name="model",
+            state="running",
+            pid=2,
+            watcher_pid=1,
+            restarts=1,
+            crashes=1,
+            max_crashes=5,
+            window_s=300,
+            log_path="/data/logs/model.log",
+            message="restarted",
+            hint="",
+        )
+        ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert len(double.completions) == 2  # a new process: the old answer proves nothing
+    assert ready.json()["components"]["model"]["details"]["restarts"] == "1"

@@ -1,10 +1,12 @@
 """The local sandbox: an IPython kernel inside bubblewrap, spoken to over Jupyter's ipc transport.
 
-Inside: new user, pid, network (no route out, not even to the host's loopback), ipc and uts
-namespaces; the interpreter and its packages read-only; nothing else of the host's files; a
-size-limited tmpfs as /workspace and /tmp; no capabilities; an unprivileged uid (when daert
-runs as root) so that the process limit holds; rlimits on memory, CPU, file size and
-processes. Interrupts go as Jupyter messages, since a signal would only reach bubblewrap.
+Inside: new mount, pid, network (no route out, not even to the host's loopback), ipc and uts
+namespaces (and a user namespace when daert is not root); the interpreter and its packages
+read-only; nothing else of the host's files; a size-limited tmpfs as /workspace and /tmp; no
+capabilities; an unprivileged uid (when daert runs as root; bubblewrap binds as root, so an
+interpreter in root's 0700 home works, then `setpriv` drops to the sandbox user) so that the
+process limit holds; rlimits on memory, CPU, file size and processes. Interrupts go as
+Jupyter messages, since a signal would only reach bubblewrap.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import queue
@@ -34,11 +37,30 @@ import psutil
 
 from daert.errors import ConfigError, InputError, ServiceError
 from daert.services.base import system_user
-from tools.code_exec.ports import ExecutionResult, OutputPart, SandboxLimits
+from tools.code_exec.ports import ExecutionResult, OutputPart, SandboxLimits, checked_timeout
 
 SANDBOX_USER = "daert-sandbox"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_TRANSFER = 32 * 1024**2
+
+
+def check_available() -> None:
+    """Refuse, with the fix, when this machine cannot run the local sandbox at all."""
+    missing = [m for m in ("jupyter_client", "ipykernel") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ServiceError(
+            f"the local code sandbox needs {' and '.join(missing)}, which is not installed",
+            hint="install daert's `sandbox` extra (`make setup`, or `uv sync --extra sandbox`); "
+            "or set E2B_API_KEY to run code in E2B instead",
+            code="sandbox_unavailable",
+        )
+    if shutil.which("bwrap") is None:
+        raise ServiceError(
+            "bubblewrap (bwrap) is not installed, so code cannot run sandboxed",
+            hint="apt-get install bubblewrap (`make setup` does it as root); or set E2B_API_KEY "
+            "to run code in E2B instead",
+            code="sandbox_unavailable",
+        )
 
 
 def _sandbox_ids() -> tuple[int, int] | None:
@@ -49,12 +71,10 @@ def _sandbox_ids() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _limit_child(limits: SandboxLimits, ids: tuple[int, int] | None) -> Callable[[], None]:
+def _limit_child(limits: SandboxLimits) -> Callable[[], None]:
+    """rlimits for bubblewrap and all it runs; the process limit counts the sandbox user's."""
+
     def setup() -> None:
-        if ids is not None:
-            os.setgroups([])
-            os.setgid(ids[1])
-            os.setuid(ids[0])
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
@@ -62,6 +82,57 @@ def _limit_child(limits: SandboxLimits, ids: tuple[int, int] | None) -> Callable
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return setup
+
+
+def _namespaces(ids: tuple[int, int] | None) -> list[str]:
+    """Namespaces and capabilities for bubblewrap.
+
+    Unprivileged, bubblewrap makes a user namespace itself. As root it runs without one, so
+    that it can reach an interpreter that only root may read (pyenv, uv or conda under root's
+    home, mode 700) and bind it; `_become` then drops to the sandbox user before any of the
+    sandbox's own code runs, and only the capabilities that this needs survive until then.
+    """
+    if ids is None:
+        return ["--unshare-all", "--cap-drop", "ALL"]
+    return [
+        "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+        "--unshare-cgroup-try", "--cap-drop", "ALL",
+        "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP",
+    ]  # fmt: skip
+
+
+def _become(ids: tuple[int, int] | None) -> list[str]:
+    """The command prefix that drops root for the sandbox user: no groups, no capabilities."""
+    if ids is None:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise ConfigError(
+            "setpriv is not installed, so the sandbox cannot drop root before running code",
+            hint="apt-get install util-linux (it provides setpriv)",
+            code="sandbox_unavailable",
+        )
+    return [
+        setpriv, f"--reuid={ids[0]}", f"--regid={ids[1]}", "--clear-groups",
+        "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--",
+    ]  # fmt: skip
+
+
+def _traversable_parents(binds: list[Path]) -> list[str]:
+    """Directories above the binds, made 0755 inside the sandbox (bubblewrap copies 0700 homes).
+
+    Only the sandbox's own empty directories are created: nothing on the host changes.
+    """
+    skip = {Path("/"), Path("/tmp"), *binds}  # noqa: S108 - the sandbox's own /tmp
+    parents: list[Path] = []
+    for path in binds:
+        for parent in reversed(path.parents):
+            if parent not in skip and parent not in parents:
+                parents.append(parent)
+    argv: list[str] = []
+    for parent in parents:
+        argv += ["--perms", "0755", "--dir", str(parent)]
+    return argv
 
 
 @dataclass
@@ -79,6 +150,27 @@ class Kernel:
         return self.proc.poll() is None
 
 
+async def _wait_ready(kernel: Kernel, timeout: float) -> None:
+    """Ask for kernel_info until the kernel answers; fail at once if its process ends.
+
+    jupyter_client's own wait judges liveness by heartbeats, which a kernel that is still
+    importing on a busy machine can miss for a second: that killed healthy kernels.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not kernel.alive():
+            raise RuntimeError(f"the kernel exited with code {kernel.proc.returncode}")
+        msg_id = kernel.client.kernel_info()
+        while True:
+            try:
+                reply = await kernel.client.get_shell_msg(timeout=1)
+            except queue.Empty:
+                break
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return
+    raise TimeoutError(f"the kernel did not answer within {timeout:.0f} s")
+
+
 class LocalSandbox:
     """Sessions of sandboxed kernels; build once, `aclose()` at the end."""
 
@@ -93,7 +185,7 @@ class LocalSandbox:
         self._kernels: dict[str, Kernel] = {}
         self._start_lock = asyncio.Lock()
 
-    def _argv(self, run_dir: Path, connection: Path) -> list[str]:
+    def _argv(self, run_dir: Path, connection: Path, ids: tuple[int, int] | None) -> list[str]:
         bwrap = shutil.which("bwrap")
         if bwrap is None:
             raise ConfigError(
@@ -103,15 +195,19 @@ class LocalSandbox:
             )
         # Mounts apply in order: the private tmpfs first, then the read-only binds on top, so an
         # interpreter that lives under /tmp (a checkout there) stays visible.
-        argv = [
-            bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        argv = [bwrap, *_namespaces(ids), "--die-with-parent", "--new-session"]
+        argv += [
             "--proc", "/proc", "--dev", "/dev",
-            "--size", str(64 * 1024**2), "--tmpfs", "/tmp",  # noqa: S108 - the sandbox's own /tmp
-            "--size", str(self.limits.workspace_bytes), "--tmpfs", "/workspace",
+            # writable by the sandbox user, who is not their owner when bubblewrap runs as root
+            "--perms", "1777", "--size", str(64 * 1024**2),
+            "--tmpfs", "/tmp",  # noqa: S108 - the sandbox's own /tmp
+            "--perms", "0777", "--size", str(self.limits.workspace_bytes), "--tmpfs", "/workspace",
         ]  # fmt: skip
-        for path in ("/usr", "/lib", "/lib64", "/bin", "/etc/fonts", *map(str, self.roots)):
-            if Path(path).exists():
-                argv += ["--ro-bind", path, path]
+        binds = [Path(p) for p in ("/usr", "/lib", "/lib64", "/bin", "/etc/fonts")] + self.roots
+        argv += _traversable_parents(binds)
+        for path in binds:
+            if path.exists():
+                argv += ["--ro-bind", str(path), str(path)]
         argv += [
             "--bind", str(run_dir), str(run_dir),
             "--chdir", "/workspace",
@@ -122,14 +218,15 @@ class LocalSandbox:
             "--setenv", "OPENBLAS_NUM_THREADS", "1",
             "--setenv", "OMP_NUM_THREADS", "1",
             "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+            *_become(ids),
             str(self.python), "-m", "ipykernel_launcher", "-f", str(connection),
-            "--IPKernelApp.interrupt_mode=message",  # a signal would only reach bubblewrap
             "--HistoryManager.enabled=False",
             "--IPKernelApp.quiet=True",
         ]  # fmt: skip
         return argv
 
     async def _start(self, session: str) -> Kernel:
+        check_available()
         from jupyter_client.asynchronous.client import AsyncKernelClient  # noqa: PLC0415
 
         ids = _sandbox_ids()
@@ -152,19 +249,19 @@ class LocalSandbox:
         connection.chmod(0o600)
         log = (run_dir / "kernel.log").open("wb")
         proc = subprocess.Popen(
-            self._argv(run_dir, connection),
+            self._argv(run_dir, connection, ids),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_limit_child(self.limits, ids),  # noqa: PLW1509 - setuid + rlimits
+            preexec_fn=_limit_child(self.limits),  # noqa: PLW1509 - rlimits
             start_new_session=True,
         )
         client = AsyncKernelClient()
         client.load_connection_file(str(connection))
-        client.start_channels()
+        client.start_channels(hb=False)  # liveness is the process itself, not heartbeats
         kernel = Kernel(session, proc, client, run_dir)
         try:
-            await asyncio.wait_for(client.wait_for_ready(timeout=60), timeout=65)
+            await _wait_ready(kernel, timeout=60)
         except (RuntimeError, TimeoutError) as err:
             tail = (run_dir / "kernel.log").read_text(errors="replace")[-1500:]
             self._kill(kernel)
@@ -232,12 +329,13 @@ class LocalSandbox:
     async def execute(
         self, code: str, *, session: str | None = None, timeout: float | None = None
     ) -> ExecutionResult:
+        seconds = checked_timeout(self.limits, timeout)  # before a session is taken
         fresh = session is None
         name = session or f"oneshot-{uuid.uuid4().hex[:8]}"
         kernel = await self._kernel(name)
         try:
             async with kernel.lock:
-                result = await self._run(kernel, code, timeout or self.limits.timeout)
+                result = await self._run(kernel, code, seconds)
         finally:
             kernel.last_used = time.monotonic()
             if fresh or not kernel.alive():
@@ -324,7 +422,11 @@ class LocalSandbox:
 
     async def upload(self, session: str, path: str, data: bytes) -> None:
         if len(data) > MAX_TRANSFER:
-            raise InputError("file too large for the sandbox", code="sandbox_file_too_large")
+            raise InputError(
+                "file too large for the sandbox",
+                hint=f"files up to {MAX_TRANSFER // 1024**2} MiB go in and out",
+                code="sandbox_file_too_large",
+            )
         target = self.checked_path(path)
         encoded = base64.b64encode(data).decode()
         code = (
@@ -334,7 +436,11 @@ class LocalSandbox:
         )
         done = await self.execute(code, session=session)
         if not done.ok:
-            raise InputError(f"upload failed: {done.error}", code="sandbox_upload_failed")
+            raise InputError(
+                f"upload failed: {done.error}",
+                hint="check the path; the sandbox workspace is a small tmpfs",
+                code="sandbox_upload_failed",
+            )
 
     async def download(self, session: str, path: str) -> bytes:
         target = self.checked_path(path)
@@ -353,7 +459,11 @@ class LocalSandbox:
             finally:
                 self.limits = saved
         if not done.ok:
-            raise InputError(f"cannot download {path!r}: {done.error}", code="sandbox_file_missing")
+            raise InputError(
+                f"cannot download {path!r}: {done.error}",
+                hint="list the workspace first, e.g. run `import os; os.listdir()`",
+                code="sandbox_file_missing",
+            )
         return base64.b64decode(done.stdout)
 
     async def close(self, session: str) -> None:

@@ -12,7 +12,7 @@ from e2b_code_interpreter import AsyncSandbox
 
 from daert.errors import ConfigError, InputError, ServiceError
 from tools.code_exec.bubblewrap import MAX_TRANSFER, LocalSandbox
-from tools.code_exec.ports import ExecutionResult, OutputPart, SandboxLimits
+from tools.code_exec.ports import ExecutionResult, OutputPart, SandboxLimits, checked_timeout
 
 
 class E2BSandbox:
@@ -63,14 +63,15 @@ class E2BSandbox:
     async def execute(
         self, code: str, *, session: str | None = None, timeout: float | None = None
     ) -> ExecutionResult:
+        seconds = checked_timeout(self.limits, timeout)  # before a sandbox is taken
         name = session or f"oneshot-{uuid.uuid4().hex[:8]}"
         sandbox = await self._sandbox(name)
         result = ExecutionResult(session=session)
         try:
-            execution = await sandbox.run_code(code, timeout=timeout or self.limits.timeout)
+            execution = await sandbox.run_code(code, timeout=seconds)
         except e2b_errors.TimeoutException:
             result.timed_out = True
-            result.error = f"TimeoutError: execution ran past {timeout or self.limits.timeout:g}s"
+            result.error = f"TimeoutError: execution ran past {seconds:g}s"
             return result
         except e2b_errors.SandboxException as err:
             result.error = f"SandboxError: {err}"
@@ -96,7 +97,11 @@ class E2BSandbox:
 
     async def upload(self, session: str, path: str, data: bytes) -> None:
         if len(data) > MAX_TRANSFER:
-            raise InputError("file too large for the sandbox", code="sandbox_file_too_large")
+            raise InputError(
+                "file too large for the sandbox",
+                hint=f"files up to {MAX_TRANSFER // 1024**2} MiB go in and out",
+                code="sandbox_file_too_large",
+            )
         target = LocalSandbox.checked_path(path)
         encoded = base64.b64encode(data).decode()
         done = await self.execute(
@@ -106,7 +111,11 @@ class E2BSandbox:
             session=session,
         )
         if not done.ok:
-            raise InputError(f"upload failed: {done.error}", code="sandbox_upload_failed")
+            raise InputError(
+                f"upload failed: {done.error}",
+                hint="check the path; the sandbox workspace is a small tmpfs",
+                code="sandbox_upload_failed",
+            )
 
     async def download(self, session: str, path: str) -> bytes:
         target = LocalSandbox.checked_path(path)
@@ -116,7 +125,11 @@ class E2BSandbox:
             session=session,
         )
         if not done.ok or done.result is None:
-            raise InputError(f"cannot download {path!r}: {done.error}", code="sandbox_file_missing")
+            raise InputError(
+                f"cannot download {path!r}: {done.error}",
+                hint="list the workspace first, e.g. run `import os; os.listdir()`",
+                code="sandbox_file_missing",
+            )
         return base64.b64decode(done.result.strip("'\""))
 
     async def close(self, session: str) -> None:

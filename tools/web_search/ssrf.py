@@ -13,14 +13,20 @@ def check_url(url: str, *, allow_private: bool = False) -> str:
     """Return the URL when daert may fetch it; InputError `url_not_allowed` otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InputError(f"not an http(s) URL: {url!r}", code="url_not_allowed")
+        raise InputError(
+            f"not an http(s) URL: {url!r}",
+            hint="give a full URL such as https://example.com/page",
+            code="url_not_allowed",
+        )
     if allow_private:
         return url
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
     except OSError as err:
         raise InputError(
-            f"cannot resolve {parts.hostname}: {err}", code="url_unresolvable"
+            f"cannot resolve {parts.hostname}: {err}",
+            hint="check the host name and this machine's network",
+            code="url_unresolvable",
         ) from err
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
