@@ -1,3 +1,5 @@
 """daert: a self-hosted agentic assistant server (app shell: settings, services, CLI, HTTP app)."""
 
-__version__ = "0.1.0"
+from core.version import __version__
+
+__all__ = ["__version__"]

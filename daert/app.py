@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import DaertError
 from daert import __version__
-from daert.errors import DaertError
 from daert.health import ComponentHealth, ProbeCache, Target, apply_supervision, probe
 from daert.services.state import Supervision
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daert.errors import DaertError, ServiceError
+from core.errors import DaertError, ServiceError
 from daert.reach import CONNECT_TIMEOUT, check_postgres, postgres_unreachable, with_connect_timeout
 from daert.runtime import (
     UP_HINT,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from psycopg import AsyncConnection, OperationalError
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from daert.errors import ServiceError
+from core.errors import ServiceError
 from daert.health import mask_url
 from daert.settings import Settings
 

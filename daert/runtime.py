@@ -173,7 +173,7 @@ def build_embedder(settings: Settings) -> Embedder:
     if settings.embedder == MODEL_NAME:
         return LocalMiniLM()
     from agents.embeddings.hosted import LiteLLMEmbedder  # noqa: PLC0415
-    from daert.errors import ConfigError  # noqa: PLC0415
+    from core.errors import ConfigError  # noqa: PLC0415
 
     if settings.embedder_dimension is None:
         raise ConfigError(
@@ -184,7 +184,7 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 def build_vector_store(urls: Endpoints) -> PgVectorStore:
-    from daert.errors import ServiceError  # noqa: PLC0415
+    from core.errors import ServiceError  # noqa: PLC0415
     from daert.reach import with_connect_timeout  # noqa: PLC0415
     from knowledge.vector.pgvector import PgVectorStore  # noqa: PLC0415
 
@@ -235,7 +235,7 @@ def build_ingestor(
 
 def build_graph_store(settings: Settings, urls: Endpoints) -> GraphStore:
     """FalkorDB in the (embedded) Redis by default; Neo4j when DAERT_GRAPH_BACKEND=neo4j."""
-    from daert.errors import ServiceError  # noqa: PLC0415
+    from core.errors import ServiceError  # noqa: PLC0415
 
     if settings.graph_backend == "neo4j":
         from knowledge.graph.neo4j import Neo4jGraphStore  # noqa: PLC0415

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     HttpUrl,
     PostgresDsn,
@@ -31,7 +29,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from daert.errors import ConfigError
+from core.deployments import ADAPTER_PREFIX, LOCAL_MODEL, DeploymentSpec
+from core.errors import ConfigError
+from core.paths import default_data_dir
 
 ENV_PREFIX = "DAERT_"
 CONFIG_ENV = "DAERT_CONFIG"
@@ -43,42 +43,6 @@ Port = Annotated[int, Field(ge=0, le=65535)]
 CHAT_ALIASES = ("chat", "planner", "summarizer", "judge")
 ToolName = Literal["retrieve", "kg", "web", "code", "crew"]
 TOOL_NAMES: tuple[ToolName, ...] = ("retrieve", "kg", "web", "code", "crew")
-LOCAL_MODEL = "local"
-ADAPTER_PREFIX = "local+"  # "local+<adapter>": the local model with a LoRA adapter applied
-
-
-class DeploymentSpec(BaseModel):
-    """One place an alias can send a call to; an alias tries its deployments in order."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(
-        description="LiteLLM model id ('openai/gpt-4o-mini', 'anthropic/claude-...'), "
-        "'openai/<name>' with api_base for an OpenAI-compatible server, or 'local'."
-    )
-    api_base: HttpUrl | None = None
-    api_key_env: str | None = Field(None, description="Environment variable holding the key.")
-    kind: Literal["hosted", "openai_compatible", "llamacpp"] | None = Field(
-        None, description="Inferred when unset: 'local' is llamacpp, an api_base is compatible."
-    )
-    timeout: float | None = Field(None, gt=0)
-    input_cost_per_token: float | None = Field(None, ge=0)
-    output_cost_per_token: float | None = Field(None, ge=0)
-
-    @property
-    def resolved_kind(self) -> str:
-        if self.kind is not None:
-            return self.kind
-        if self.model == LOCAL_MODEL or self.model.startswith(ADAPTER_PREFIX):
-            return "llamacpp"
-        return "openai_compatible" if self.api_base is not None else "hosted"
-
-
-def default_data_dir() -> Path:
-    """`$XDG_DATA_HOME/daert`, i.e. `~/.local/share/daert` on most machines."""
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "daert"
 
 
 def _is_loopback(host: str) -> bool:

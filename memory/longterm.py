@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from daert.errors import InputError, require_match
+from core.errors import InputError, require_match
 
 if TYPE_CHECKING:
     from langgraph.store.base import BaseStore

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daert.errors import ServiceError
+from core.errors import ServiceError
 
 
 class CrewError(ServiceError):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, override
 
 from agents.crew.errors import CrewCancelled, CrewTimeout
-from daert.errors import ConfigError, DaertError
+from core.errors import ConfigError, DaertError
 
 if TYPE_CHECKING:
     from types import ModuleType

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 from agents.crew.errors import CrewError
 from agents.crew.llm import LoopBridge, gateway_llm, load_crewai
 from agents.crew.tools import Source, SourceCollector, crew_tools
-from daert.errors import ConfigError, DaertError, InputError
-from daert.settings import default_data_dir
+from core.errors import ConfigError, DaertError, InputError
 
 if TYPE_CHECKING:
     from agents.embeddings.ports import Embedder
@@ -69,6 +68,7 @@ async def run_research_crew(
     *,
     gateway: ModelGateway,
     alias: str,
+    storage_dir: Path,
     embedder: Embedder | None = None,
     store: VectorStore | None = None,
     collection: str = "default",
@@ -76,7 +76,6 @@ async def run_research_crew(
     max_iterations: int = 6,
     timeout: float = 300.0,
     context_window: int = 8192,
-    storage_dir: Path | None = None,
     thread_id: str | None = None,
     user_id: str | None = None,
 ) -> CrewResult:
@@ -84,7 +83,7 @@ async def run_research_crew(
 
     `max_iterations` bounds each agent's think-act steps, `timeout` the whole run in seconds
     (not counting crewai's one-time import). crewai's own files go under `storage_dir`
-    (default: the daert data dir's `crewai/`; the first run in a process decides).
+    (the composition root passes the data dir's `crewai/`; the first run in a process decides).
     """
     if not task.strip():
         raise InputError("the crew got an empty task", hint="say what to research",
@@ -103,8 +102,7 @@ async def run_research_crew(
             code="crew_limits_invalid",
         )
     gateway.entry(alias)  # an unknown or uncallable alias fails here, before the crew starts
-    storage = storage_dir or default_data_dir() / "crewai"
-    crewai = await asyncio.to_thread(load_crewai, storage)
+    crewai = await asyncio.to_thread(load_crewai, storage_dir)
     bridge = LoopBridge(asyncio.get_running_loop(), timeout=timeout)
     collector = SourceCollector()
     llm = gateway_llm(bridge, gateway, alias, context_window=context_window,

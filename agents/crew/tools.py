@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from agents.crew.errors import CrewError
-from daert.errors import DaertError
+from core.errors import DaertError
 from knowledge.vector.ports import SearchOptions
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.gateway.gateway import _litellm, translate
-from daert.errors import ServiceError
+from core.errors import ServiceError
 
 
 class LiteLLMEmbedder:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from daert.errors import ConfigError
+from core.errors import ConfigError
 
 MODEL_NAME = "local/all-MiniLM-L6-v2"
 DIMENSION = 384

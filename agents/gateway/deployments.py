@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.gateway.errors import MissingModelKey
-from daert.settings import ADAPTER_PREFIX, LOCAL_MODEL, DeploymentSpec
+from core.deployments import ADAPTER_PREFIX, LOCAL_MODEL, DeploymentSpec
 
 NO_KEY = "not-needed"  # OpenAI-compatible servers without auth still need a non-empty key
 

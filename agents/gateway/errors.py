@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daert.errors import ConfigError, InputError, ServiceError
+from core.errors import ConfigError, InputError, ServiceError
 
 
 class ModelError(ServiceError):

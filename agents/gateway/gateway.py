@@ -24,7 +24,7 @@ from agents.gateway.errors import (
     UnknownAlias,
 )
 from agents.gateway.usage import ModelCall, UsageStore
-from daert.errors import ConfigError, DaertError
+from core.errors import ConfigError, DaertError
 
 Message = Mapping[str, Any]
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from agents.gateway.deployments import Deployment
 from agents.gateway.errors import ModelError, ModelUnavailable, StructuredOutputError
 from agents.gateway.gateway import Message, ModelGateway
-from daert.settings import LOCAL_MODEL
+from core.deployments import LOCAL_MODEL
 
 
 def _each_object(node: Any, change: Callable[[dict[str, Any]], None]) -> None:

@@ -9,7 +9,7 @@ from typing import Protocol
 import psycopg
 from psycopg.rows import dict_row
 
-from daert.migrations import migrate
+from core.migrations import migrate
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import numpy as np
 
 from agents.embeddings.ports import Embedder
 from agents.router.exemplars import DEFAULT_EXEMPLARS
-from daert.errors import ConfigError
+from core.errors import ConfigError
 
 ROUTES = ("retrieve", "kg", "web", "code", "crew", "chat")
 CODE_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL | re.IGNORECASE)

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from agents.testing._server import BackgroundServer
-from daert.services.supervisor import free_port
+from core.net import free_port
 
 
 @dataclass

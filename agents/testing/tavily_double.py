@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agents.testing._server import BackgroundServer
-from daert.services.supervisor import free_port
+from core.net import free_port
 
 
 @dataclass

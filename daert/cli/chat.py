@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from core.errors import DaertError, InputError, ServiceError
 from daert.assembly import AssistantRuntime, open_assistant
 from daert.cli.context import JsonFlag, settings_of
 from daert.cli.failures import unexpected
 from daert.cli.render import print_error
-from daert.errors import DaertError, InputError, ServiceError
 
 out = Console()
 err = Console(stderr=True)

@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from core.errors import DaertError, InputError, ServiceError
 from daert.cli.context import JsonFlag, settings_of
 from daert.cli.params import positive_seconds
-from daert.errors import DaertError, InputError, ServiceError
 from daert.runtime import build_sandbox
 from daert.settings import Settings
 from tools.code_exec.ports import (

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from typer._click import exceptions as usage  # Typer's own click: the errors it raises
 
+from core.errors import DaertError, InputError, ServiceError
 from daert.cli.render import print_error
-from daert.errors import DaertError, InputError, ServiceError
 
 DOCTOR_HINT = "run `daert doctor` to see which service is down and how to bring it back"
 

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.errors import DaertError
 from daert.cli.context import settings_of
 from daert.cli.params import positive_seconds, within
-from daert.errors import DaertError
 from daert.runtime import (
     build_gateway,
     build_graph_store,

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.errors import DaertError, InputError, ServiceError
 from daert.cli.context import JsonFlag, settings_of
 from daert.cli.params import positive_seconds, within
-from daert.errors import DaertError, InputError, ServiceError
 from daert.runtime import (
     UP_HINT,
     build_embedder,

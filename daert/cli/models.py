@@ -15,9 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from agents.gateway.usage import PostgresUsageStore, UsageSummary
+from core.errors import ServiceError
 from daert.cli.context import JsonFlag, settings_of
 from daert.cli.params import within
-from daert.errors import ServiceError
 from daert.reach import with_connect_timeout
 from daert.runtime import build_gateway, build_supervisor, endpoints
 

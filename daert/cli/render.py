@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from daert.errors import DaertError
+from core.errors import DaertError
 from daert.health import ComponentHealth, mask_url
 from daert.services.state import ServiceRecord, Supervision
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import uvicorn
 
+from core.errors import ConfigError
 from daert.app import create_app
 from daert.code_api import code_router
-from daert.errors import ConfigError
 from daert.health import Target
 from daert.runtime import build_sandbox, build_supervisor, endpoints, probe_targets
 from daert.services.monitor import ServiceMonitor

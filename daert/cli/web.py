@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from core.errors import InputError
 from daert.cli.context import JsonFlag, settings_of
 from daert.cli.params import within
-from daert.errors import InputError
 from daert.runtime import (
     build_embedder,
     build_ingestor,

@@ -7,8 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from core.errors import ConfigError
 from daert import __version__
-from daert.errors import ConfigError
 
 MARKER = ".daert-data.json"
 FORMAT = 1

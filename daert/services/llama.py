@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from daert.errors import ConfigError, ServiceError
+from core.deployments import ADAPTER_PREFIX
+from core.errors import ConfigError, ServiceError
 from daert.services.base import package_dir
 from daert.services.process import LaunchSpec
-from daert.settings import ADAPTER_PREFIX
 
 MODEL_ALIAS = "local"
 # llama-cpp-python's server ends a streaming answer as soon as another request arrives, and

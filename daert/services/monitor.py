@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from daert.errors import DaertError
+from core.errors import DaertError
 from daert.services.process import describe_exit, log_tail
 from daert.services.state import ExitReport, ServiceRecord, Supervision, SupervisionState
 from daert.services.supervisor import Supervisor

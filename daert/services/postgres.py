@@ -10,12 +10,12 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from daert.errors import ServiceError
+from core.errors import ServiceError
+from core.system import run_checked
 from daert.services.base import (
     allow_traversal,
     package_dir,
     read_or_create_secret,
-    run_checked,
     service_user,
 )
 from daert.services.process import LaunchSpec

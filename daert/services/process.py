@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from daert.errors import ServiceError
+from core.errors import ServiceError
 
 _PR_SET_PDEATHSIG = 1
 

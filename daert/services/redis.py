@@ -8,8 +8,9 @@ from pathlib import Path
 
 import redis
 
-from daert.errors import ServiceError
-from daert.services.base import package_dir, read_or_create_secret, run_checked
+from core.errors import ServiceError
+from core.system import run_checked
+from daert.services.base import package_dir, read_or_create_secret
 from daert.services.process import LaunchSpec
 
 _KNOWN_FILES = {"appendonlydir", "dump.rdb", "temp-rewriteaof", "redis.conf"}

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import psutil
 
-from daert.errors import ServiceError
+from core.errors import ServiceError
 
 
 @dataclass(frozen=True)

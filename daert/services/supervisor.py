@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psutil
 
-from daert.errors import ConfigError, ServiceError
+from core.errors import ConfigError, ServiceError
+from core.net import free_port
 from daert.services.base import EmbeddedService
 from daert.services.datadir import ensure_data_dir
 from daert.services.process import spawn, stop, wait_until
@@ -39,13 +40,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _who_listens(port: int) -> str:

@@ -25,9 +25,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from core.deployments import DeploymentSpec
 from daert.assembly import open_assistant
 from daert.runtime import build_supervisor, endpoints
-from daert.settings import DeploymentSpec, load_settings
+from daert.settings import load_settings
 from memory.semantic_cache.ports import CacheScope
 from memory.semantic_cache.redis import RedisSemanticCache
 

@@ -22,7 +22,7 @@ import httpx
 
 from agents.gateway import ModelGateway, resolve
 from agents.gateway.gateway import _litellm
-from daert.settings import DeploymentSpec
+from core.deployments import DeploymentSpec
 
 MESSAGES = [{"role": "user", "content": "ping"}]
 

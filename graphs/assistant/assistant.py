@@ -17,7 +17,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Durability, Overwrite
 
-from daert.errors import DaertError, InputError, require_match
+from core.errors import DaertError, InputError, require_match
 from graphs.assistant.state import CacheInfo, Source
 from memory.context import message_text, role
 from memory.longterm import check_user

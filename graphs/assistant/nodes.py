@@ -16,7 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.types import Command, Send
 
-from daert.errors import DaertError
+from core.errors import DaertError
 from graphs.assistant import prompts
 from graphs.assistant.state import (
     TOOLS,

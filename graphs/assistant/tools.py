@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.gateway.structured import structured
 from agents.router.embedding import CODE_FENCE
-from daert.errors import DaertError, InputError
+from core.errors import DaertError, InputError
 from graphs.assistant.state import Source, Tool, ToolCall, ToolResult
 from knowledge.graph import nl2cypher
 from knowledge.graph.ports import entity_key

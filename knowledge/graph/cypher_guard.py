@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from daert.errors import InputError
+from core.errors import InputError
 
 _WRITE_WORDS = {
     "CREATE", "MERGE", "DELETE", "DETACH", "SET", "REMOVE", "DROP", "FOREACH", "LOAD",

@@ -10,7 +10,7 @@ from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from daert.errors import InputError, ServiceError
+from core.errors import InputError, ServiceError
 from knowledge.graph.cypher_store import CypherGraphStore
 
 UNREACHABLE_HINT = (

@@ -13,7 +13,7 @@ import neo4j
 from neo4j import AsyncGraphDatabase
 from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
 
-from daert.errors import InputError, ServiceError
+from core.errors import InputError, ServiceError
 from knowledge.graph.cypher_store import CypherGraphStore
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from daert.errors import require_match
+from core.errors import require_match
 
 LABEL = re.compile(r"^[A-Z][A-Za-z0-9_]{0,62}$")
 REL_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,62}$")

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from charset_normalizer import from_bytes
 
-from daert.errors import InputError
+from core.errors import InputError
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from agents.embeddings.ports import Embedder
-from daert.errors import DaertError, InputError
+from core.errors import DaertError, InputError
 from knowledge.ingest.chunking import (
     CHUNKER_VERSION,
     ChunkSpec,

@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from daert.errors import DaertError, InputError, ServiceError
+from core.errors import DaertError, InputError, ServiceError
 from knowledge.ingest.loaders import DEFAULT_MAX_BYTES, LoadedDocument
 from knowledge.ingest.pipeline import Ingestor, SourceResult
 

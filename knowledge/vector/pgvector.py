@@ -25,8 +25,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from daert.errors import InputError, require_match
-from daert.migrations import migrate
+from core.errors import InputError, require_match
+from core.migrations import migrate
 from knowledge.vector import _fulltext
 from knowledge.vector.ports import Chunk, DocumentRecord, Hit, SearchOptions
 

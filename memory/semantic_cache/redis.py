@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from daert.errors import ServiceError
+from core.errors import ServiceError
 from memory.semantic_cache.ports import CacheHit, CacheScope, CacheStats
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from daert.errors import InputError
+from core.errors import InputError
 from knowledge.graph.falkordb import FalkorGraphStore
 from knowledge.graph.ports import Entity, GraphStore, Provenance, Relation
 from tests.conftest import Stack

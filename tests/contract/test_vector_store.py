@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from daert.errors import InputError
+from core.errors import InputError
 from knowledge.vector.ports import Chunk, DocumentRecord, SearchOptions, VectorStore
 
 pytestmark = pytest.mark.slow

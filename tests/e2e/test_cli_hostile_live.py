@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from daert.services.supervisor import free_port
+from core.net import free_port
 from tests.conftest import Stack
 from tests.support.cli import Runner, daert_runner, hostile_env, no_traceback
 from tests.unit.test_cli_hostile import COMMANDS, TIMEOUT, Files, cases, problem

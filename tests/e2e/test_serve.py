@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from daert.services.supervisor import free_port
+from core.net import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

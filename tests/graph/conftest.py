@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from agents.testing.openai_double import OpenAIDouble
+from core.deployments import DeploymentSpec
 from daert.assembly import AssistantRuntime, open_assistant
-from daert.settings import DeploymentSpec, Settings, load_settings
+from daert.settings import Settings, load_settings
 from tests.conftest import Stack
 
 Opener = Callable[..., AbstractAsyncContextManager[AssistantRuntime]]

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from agents.testing.openai_double import OpenAIDouble, ok
+from core.errors import InputError
 from daert.assembly import AssistantRuntime
-from daert.errors import InputError
 from daert.runtime import (
     build_embedder,
     build_ingestor,

@@ -11,9 +11,9 @@ import dataclasses
 import pytest
 
 from agents.testing.openai_double import OpenAIDouble, ok
+from core.net import free_port
 from daert.assembly import open_assistant
 from daert.runtime import build_supervisor, endpoints
-from daert.services.supervisor import free_port
 from tests.conftest import Stack
 from tests.graph.conftest import assistant_settings
 

@@ -25,8 +25,8 @@ from agents.embeddings.local import LocalMiniLM
 from agents.gateway import ModelGateway, resolve
 from agents.gateway.errors import ModelUnavailable
 from agents.testing.openai_double import OpenAIDouble, fail, ok, slow
-from daert.errors import ConfigError, ServiceError
-from daert.settings import DeploymentSpec
+from core.deployments import DeploymentSpec
+from core.errors import ConfigError, ServiceError
 from knowledge.vector.pgvector import PgVectorStore
 from knowledge.vector.ports import Chunk, DocumentRecord
 from tools.web_search.ports import WebResult

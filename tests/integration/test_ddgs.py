@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from agents.testing.ddgs_double import DuckDuckGoDouble, DuckDuckGoHit
-from daert.errors import ConfigError, InputError, ServiceError
+from core.errors import ConfigError, InputError, ServiceError
 from tools.web_search.ddgs import DuckDuckGoSearch
 
 HITS = [

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from agents.testing.e2b_double import E2BDouble, error, result, stderr, stdout
-from daert.errors import ConfigError
+from core.errors import ConfigError
 from tools.code_exec.e2b import E2BSandbox
 
 PNG = base64.b64encode(b"\x89PNG fake image").decode()

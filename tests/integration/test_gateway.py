@@ -22,9 +22,9 @@ from agents.gateway.errors import (
 )
 from agents.gateway.usage import ModelCall, PostgresUsageStore
 from agents.testing.openai_double import OpenAIDouble, fail, ok, slow
-from daert.errors import ServiceError
-from daert.services.supervisor import free_port
-from daert.settings import DeploymentSpec
+from core.deployments import DeploymentSpec
+from core.errors import ServiceError
+from core.net import free_port
 from tests.conftest import Stack
 
 HI = [{"role": "user", "content": "hi"}]

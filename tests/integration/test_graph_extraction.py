@@ -12,9 +12,9 @@ import pytest
 
 from agents.gateway import ModelGateway, resolve
 from agents.testing.openai_double import OpenAIDouble, ok
-from daert.errors import InputError
+from core.deployments import DeploymentSpec
+from core.errors import InputError
 from daert.runtime import build_gateway, endpoints
-from daert.settings import DeploymentSpec
 from knowledge.graph.extract import ExtractionResult, Extractor
 from knowledge.graph.falkordb import FalkorGraphStore
 from knowledge.graph.nl2cypher import ask

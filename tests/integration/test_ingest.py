@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agents.embeddings.local import LocalMiniLM
-from daert.errors import InputError, ServiceError
+from core.errors import InputError, ServiceError
 from knowledge.ingest.chunking import ChunkSpec, embedder_token_counter
 from knowledge.ingest.pipeline import Ingestor
 from knowledge.vector.pgvector import PgVectorStore

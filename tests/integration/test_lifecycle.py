@@ -18,7 +18,7 @@ import psycopg
 import pytest
 import redis
 
-from daert.errors import ConfigError, ServiceError
+from core.errors import ConfigError, ServiceError
 from daert.health import probe
 from daert.runtime import build_supervisor, endpoints, probe_targets
 from daert.services.datadir import ensure_data_dir

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from agents.gateway import ModelGateway, resolve
+from core.deployments import DeploymentSpec
 from daert.runtime import build_supervisor, local_gguf
-from daert.settings import DeploymentSpec, load_settings
+from daert.settings import load_settings
 from tests.support.lora import make_lora
 
 pytestmark = pytest.mark.slow
@@ -51,7 +52,7 @@ async def test_adapter_is_served_as_its_own_alias(tmp_path: Path) -> None:
 
 
 def test_unknown_adapter_in_an_alias_is_a_config_error(tmp_path: Path) -> None:
-    from daert.errors import ConfigError
+    from core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="local_adapters"):
         load_settings(data_dir=tmp_path, models={"chat": [DeploymentSpec(model="local+nope")]})

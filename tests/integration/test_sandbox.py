@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daert.errors import InputError
+from core.errors import InputError
 from tools.code_exec.bubblewrap import LocalSandbox
 from tools.code_exec.ports import SandboxLimits
 

@@ -14,7 +14,7 @@ import pytest
 
 from agents.embeddings.local import LocalMiniLM
 from agents.testing.tavily_double import TavilyDouble
-from daert.errors import ConfigError, InputError
+from core.errors import ConfigError, InputError
 from knowledge.ingest.pipeline import Ingestor
 from knowledge.vector.pgvector import PgVectorStore
 from knowledge.vector.ports import SearchOptions

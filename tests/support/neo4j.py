@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from daert.services.supervisor import free_port
+from core.net import free_port
 
 PROJECT = Path(__file__).resolve().parents[1] / "neo4j_server"
 POM = PROJECT / "pom.xml"

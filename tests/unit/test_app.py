@@ -5,10 +5,10 @@ from collections.abc import Iterator
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from core.net import free_port
 from daert.app import create_app
 from daert.health import Target
 from daert.services.state import ExitReport, Supervision
-from daert.services.supervisor import free_port
 from tests.support.openai_double import OpenAIDouble
 
 

@@ -26,9 +26,9 @@ import pytest
 import typer
 from rich.console import Console
 
+from core.net import free_port
 from daert.cli.commands import app
 from daert.cli.failures import run_guarded
-from daert.services.supervisor import free_port
 from tests.support.cli import Outcome, Runner, daert_runner, hostile_env, no_traceback
 
 ROOT = typer.main.get_command(app)

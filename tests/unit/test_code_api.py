@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from core.errors import InputError, require_match
 from daert.app import create_app
 from daert.code_api import code_router
-from daert.errors import InputError, require_match
 from daert.runtime import build_sandbox
 from daert.settings import load_settings
 from graphs.assistant.assistant import THREAD_ID

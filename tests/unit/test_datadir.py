@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from daert.errors import ConfigError
+from core.errors import ConfigError
 from daert.services.datadir import MARKER, ensure_data_dir
 
 

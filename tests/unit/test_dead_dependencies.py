@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ServiceError
+from core.net import free_port
 from daert.assembly import open_assistant
-from daert.errors import ServiceError
 from daert.reach import check_postgres, with_connect_timeout
-from daert.services.supervisor import free_port
 from daert.settings import load_settings
 from knowledge.graph.falkordb import FalkorGraphStore
 from knowledge.ingest.stream import StreamIngestor

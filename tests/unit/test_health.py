@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from core.net import free_port
 from daert.health import ProbeCache, Target, mask_url, probe
-from daert.services.supervisor import free_port
 from tests.support.openai_double import OpenAIDouble
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from daert.errors import InputError
+from core.errors import InputError
 from knowledge.ingest.chunking import ChunkSpec, chunk, estimate_tokens
 from knowledge.ingest.loaders import load
 from knowledge.ingest.pipeline import clean, expand

@@ -8,7 +8,7 @@ import pytest
 
 from agents.router.embedding import load_exemplars
 from agents.router.exemplars import DEFAULT_EXEMPLARS
-from daert.errors import ConfigError
+from core.errors import ConfigError
 
 
 def test_a_toml_file_adds_to_the_defaults(tmp_path: Path) -> None:

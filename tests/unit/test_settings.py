@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from daert.errors import ConfigError
+from core.errors import ConfigError
 from daert.settings import load_settings
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from daert.errors import ServiceError
+from core.errors import ServiceError
 from daert.services.state import ServiceRecord, StateStore
 
 

@@ -35,8 +35,8 @@ from typing import Any
 
 import psutil
 
-from daert.errors import ConfigError, InputError, ServiceError
-from daert.services.base import system_user
+from core.errors import ConfigError, InputError, ServiceError
+from core.system import system_user
 from tools.code_exec.ports import ExecutionResult, OutputPart, SandboxLimits, checked_timeout
 
 SANDBOX_USER = "daert-sandbox"

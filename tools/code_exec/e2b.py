@@ -10,7 +10,7 @@ from typing import Any
 from e2b import exceptions as e2b_errors
 from e2b_code_interpreter import AsyncSandbox
 
-from daert.errors import ConfigError, InputError, ServiceError
+from core.errors import ConfigError, InputError, ServiceError
 from tools.code_exec.bubblewrap import MAX_TRANSFER, LocalSandbox
 from tools.code_exec.ports import ExecutionResult, OutputPart, SandboxLimits, checked_timeout
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from daert.errors import InputError, require_match
+from core.errors import InputError, require_match
 
 SESSION_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 

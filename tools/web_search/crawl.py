@@ -15,8 +15,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from daert import __version__
-from daert.errors import DaertError, InputError
+from core.errors import DaertError, InputError
+from core.version import __version__
 from knowledge.ingest.loaders import from_bytes_as
 from knowledge.ingest.pipeline import Ingestor, SourceResult
 from tools.web_search.ports import canonical_url

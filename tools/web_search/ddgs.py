@@ -18,7 +18,7 @@ from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 from ddgs.http_client import HttpClient
 from ddgs.results import TextResult
 
-from daert.errors import ConfigError, InputError, ServiceError
+from core.errors import ConfigError, InputError, ServiceError
 from tools.web_search.ports import WebResult, dedupe
 
 ELSEWHERE = (

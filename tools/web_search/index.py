@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.embeddings.ports import Embedder
-from daert.errors import InputError
+from core.errors import InputError
 from knowledge.vector.ports import SearchOptions, VectorStore
 from tools.web_search.ports import WebResult, dedupe
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from daert.errors import ConfigError, InputError, ServiceError
+from core.errors import ConfigError, InputError, ServiceError
 from tools.web_search.ports import WebResult, dedupe
 
 

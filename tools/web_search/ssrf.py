@@ -6,7 +6,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from daert.errors import InputError
+from core.errors import InputError
 
 
 def check_url(url: str, *, allow_private: bool = False) -> str:

@@ -6,7 +6,7 @@ import httpx
 from tavily import AsyncTavilyClient
 from tavily import errors as tavily_errors
 
-from daert.errors import ConfigError, InputError, ServiceError
+from core.errors import ConfigError, InputError, ServiceError
 from tools.web_search.ports import WebResult, dedupe
 
 

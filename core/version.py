@@ -1,0 +1,3 @@
+"""The version of daert, for HTTP agents, the API and migrations."""
+
+__version__ = "0.1.0"
