@@ -9,23 +9,19 @@ for a few seconds (`ProbeCache`) so that polling it does not keep the model busy
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
-
-import httpx
-import psycopg
-import redis
-from neo4j.exceptions import DriverError as Neo4jDriverError
-from neo4j.exceptions import Neo4jError as _Neo4jServerError
 
 from daert.services.state import Supervision
 
-Neo4jError = (_Neo4jServerError, Neo4jDriverError)
+if TYPE_CHECKING:  # the clients load when a probe runs, not when the CLI starts
+    import redis
 
 Mode = Literal["embedded", "external", "disabled"]
 PROBE_TIMEOUT = 3.0
@@ -107,14 +103,29 @@ def _timed(target: Target, check: Check) -> ComponentHealth:
         result.healthy = True
     except ProbeFailed as err:
         result.error, result.hint = str(err), err.hint or target.down_hint
-    except (OSError, psycopg.Error, redis.RedisError, httpx.HTTPError, *Neo4jError) as err:
+    except Exception as err:  # noqa: BLE001 - a probe reports, it never takes /readyz down
+        if not isinstance(err, _connection_errors()):
+            result.error = f"unexpected answer ({type(err).__name__}: {err})"
+            result.hint = "this server does not answer like the expected version; check it by hand"
+            result.latency_ms = round((time.perf_counter() - began) * 1000, 1)
+            return result
         result.error = f"{type(err).__name__}: {err}".strip()
         result.hint = target.down_hint
-    except Exception as err:  # noqa: BLE001 - a probe reports, it never takes /readyz down
-        result.error = f"unexpected answer ({type(err).__name__}: {err})"
-        result.hint = "this server does not answer like the expected version; check it by hand"
     result.latency_ms = round((time.perf_counter() - began) * 1000, 1)
     return result
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """What a dependency that is down or unreachable raises, from the clients loaded so far
+    (a probe imports its client before it can raise one of its errors)."""
+    errors: list[type[BaseException]] = [OSError]
+    for module, names in (
+        ("psycopg", ("Error",)), ("redis", ("RedisError",)), ("httpx", ("HTTPError",)),
+        ("neo4j.exceptions", ("Neo4jError", "DriverError")),
+    ):  # fmt: skip
+        loaded = sys.modules.get(module)
+        errors += [getattr(loaded, name) for name in names if loaded is not None]
+    return tuple(errors)
 
 
 class ProbeFailed(Exception):
@@ -126,6 +137,8 @@ class ProbeFailed(Exception):
 
 
 def _check_postgres(url: str) -> tuple[str | None, dict[str, str]]:
+    import psycopg  # noqa: PLC0415
+
     with psycopg.connect(url, connect_timeout=int(PROBE_TIMEOUT)) as conn:
         version = conn.execute("SHOW server_version").fetchone()
         row = conn.execute(
@@ -140,6 +153,8 @@ def _check_postgres(url: str) -> tuple[str | None, dict[str, str]]:
 
 
 def _redis_client(url: str) -> redis.Redis:
+    import redis  # noqa: PLC0415
+
     return redis.Redis.from_url(
         url, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT
     )
@@ -173,6 +188,8 @@ def _check_redis(url: str) -> tuple[str | None, dict[str, str]]:
 
 
 def _check_falkordb(url: str) -> tuple[str | None, dict[str, str]]:
+    import redis  # noqa: PLC0415
+
     client = _redis_client(url)
     try:
         modules = _command(client, "MODULE", "LIST")
@@ -250,6 +267,8 @@ GENERATE_HINT = (
 
 def _generate(base: str, model: str, clock: Callable[[], float]) -> Generation:
     """One chat completion of one token, the same call daert makes, but as short as can be."""
+    import httpx  # noqa: PLC0415
+
     began = time.perf_counter()
     try:
         response = httpx.post(
@@ -305,6 +324,8 @@ def _generate(base: str, model: str, clock: Callable[[], float]) -> Generation:
 def _check_model(
     url: str, model: str | None = None, cache: ProbeCache | None = None
 ) -> tuple[str | None, dict[str, str]]:
+    import httpx  # noqa: PLC0415
+
     base = url.rstrip("/")
     try:
         response = httpx.get(f"{base}/models", timeout=PROBE_TIMEOUT)

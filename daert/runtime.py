@@ -1,328 +1,319 @@
-"""The composition root: the one place that decides, from settings, what is embedded and what not.
+"""The composition root: one `Runtime` per process owns every client, pool and adapter.
 
-Everything else receives what it needs (URLs, a supervisor, probe targets) from here.
+Built from settings, it builds each part on first use and keeps it for the process: a command
+that lists threads opens one PostgreSQL pool and never loads an embedder; a server asks for
+the assistant once and shares it between requests. Everything opened is closed, in reverse
+order, by `aclose()` (or leaving `async with Runtime(settings)`).
+
+    async with Runtime(settings) as runtime:
+        assistant = await runtime.assistant()
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import socket
-import threading
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit, urlunsplit
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from daert.health import Mode, Target
-from daert.services.base import EmbeddedService
-from daert.services.datadir import ensure_data_dir
-from daert.services.llama import MODEL_ALIAS, EmbeddedModel
-from daert.services.postgres import EmbeddedPostgres
-from daert.services.redis import EmbeddedRedis
-from daert.services.supervisor import Managed, Supervisor
-from daert.settings import Settings
+from core.errors import DaertError, ServiceError
+from daert.services.plan import UP_HINT, Endpoints, build_supervisor, endpoints
+from daert.settings import ALIASES, Aliases, Settings
 
-if TYPE_CHECKING:  # the gateway pulls in LiteLLM: imported only where it is built
+if TYPE_CHECKING:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from langgraph.store.postgres.aio import AsyncPostgresStore
+    from psycopg_pool import AsyncConnectionPool
+    from redis.asyncio import Redis
+
     from agents.embeddings.ports import Embedder
     from agents.gateway import GuidanceRunner, ModelGateway
+    from graphs.assistant.assistant import Assistant
     from knowledge.graph.ports import GraphStore
     from knowledge.ingest.pipeline import Ingestor
     from knowledge.vector.pgvector import PgVectorStore
-    from knowledge.vector.ports import VectorStore
-    from tools.code_exec.ports import CodeSandbox, SandboxLimits
+    from memory.checkpoints import Retention, ThreadRegistry
+    from memory.longterm import UserMemory
+    from memory.semantic_cache.redis import RedisSemanticCache
+    from tools.code_exec.ports import CodeSandbox
     from tools.web_search.ports import WebSearch
 
-UP_HINT = "run `daert up` (or restart `daert serve`) to start the embedded services"
+log = logging.getLogger("daert.runtime")
 
 
-def embedded_services(settings: Settings) -> list[Managed]:
-    """The embedded services this configuration needs, in start order."""
-    wanted: list[tuple[EmbeddedService, int]] = []
-    if settings.postgres_url is None:
-        wanted.append((EmbeddedPostgres(settings.data_dir), settings.postgres_port))
-    if settings.redis_url is None:
-        wanted.append((EmbeddedRedis(settings.data_dir), settings.redis_port))
-    if settings.wants_local_model:
-        model = EmbeddedModel(
-            settings.data_dir,
-            model_path=settings.local_model_path,
-            chat_format=settings.local_model_chat_format,
-            context=settings.local_model_context,
-            adapters=settings.local_adapters,
-        )
-        wanted.append((model, settings.model_port))
-    return [Managed(service, port) for service, port in wanted]
+class Runtime:
+    """Every part a command, a server or a worker needs, built lazily and owned once."""
 
+    def __init__(
+        self, settings: Settings, *, urls: Endpoints | None = None, aliases: Aliases = ALIASES
+    ) -> None:
+        self.settings = settings
+        self.aliases = aliases
+        self._urls = urls
+        self._stack = contextlib.AsyncExitStack()
+        self._parts: dict[str, Any] = {}
+        self._building: dict[str, asyncio.Lock] = {}
+        self._embedder: Embedder | None = None
 
-def build_supervisor(settings: Settings) -> Supervisor:
-    return Supervisor(
-        settings.data_dir, embedded_services(settings), start_timeout=settings.start_timeout
-    )
+    async def __aenter__(self) -> Runtime:
+        return self
 
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
-@dataclass(frozen=True)
-class Endpoints:
-    """Where each dependency is, whether embedded (from the state files) or external."""
-
-    postgres: str | None
-    redis: str | None
-    falkordb: str | None
-    model: str | None
-
-
-def endpoints(settings: Settings, supervisor: Supervisor) -> Endpoints:
-    running = supervisor.status()
-
-    def embedded(name: str) -> str | None:
-        record = running.get(name)
-        return record.url if record else None
-
-    redis_url = str(settings.redis_url) if settings.redis_url else embedded("redis")
-    return Endpoints(
-        postgres=str(settings.postgres_url) if settings.postgres_url else embedded("postgres"),
-        redis=redis_url,
-        falkordb=settings.effective_falkordb_url or redis_url,
-        model=str(settings.model_url) if settings.model_url else embedded("model"),
-    )
-
-
-def probe_targets(settings: Settings, urls: Endpoints) -> list[Target]:
-    """What `doctor` and `/readyz` check, with the hint that fixes each when it is down."""
-
-    def mode(external: object) -> Mode:
-        return "external" if external is not None else "embedded"
-
-    def hint(external: object, variable: str) -> str:
-        return f"check that the server at {variable} is up and reachable" if external else UP_HINT
-
-    falkor_ext = settings.falkordb_url or settings.redis_url
-    graph_in_falkor = settings.graph_backend == "falkordb"
-    model_mode: Mode = (
-        "external"
-        if settings.model_url
-        else ("embedded" if settings.wants_local_model else "disabled")
-    )
-    targets = [
-        Target("postgres", "PostgreSQL + pgvector", mode(settings.postgres_url), True,
-               urls.postgres, hint(settings.postgres_url, "DAERT_POSTGRES_URL")),
-        Target("redis", "Redis (cache, streams, vector sets)", mode(settings.redis_url), True,
-               urls.redis, hint(settings.redis_url, "DAERT_REDIS_URL")),
-        Target("falkordb", "FalkorDB (knowledge graph)", mode(falkor_ext), graph_in_falkor,
-               urls.falkordb, hint(falkor_ext, "DAERT_FALKORDB_URL")),
-        Target("model", "Chat model (OpenAI-compatible)", model_mode, model_mode != "disabled",
-               urls.model, hint(settings.model_url, "DAERT_MODEL_URL"),
-               model=settings.model_name if settings.model_url else MODEL_ALIAS),
-    ]  # fmt: skip
-    if settings.neo4j_url is not None:
-        parts = urlsplit(settings.neo4j_url)
-        secret = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
-        netloc = (
-            f"{quote(settings.neo4j_user)}:{quote(secret)}@{parts.hostname}:{parts.port or 7687}"
-        )
-        targets.append(
-            Target("neo4j", "Neo4j (knowledge graph)", "external", not graph_in_falkor,
-                   urlunsplit(parts._replace(netloc=netloc)),
-                   "check that Neo4j at DAERT_NEO4J_URL is up and the password is right")
-        )  # fmt: skip
-    return targets
-
-
-def local_gguf(settings: Settings) -> Path | None:
-    """The GGUF the embedded model serves, for in-process guidance."""
-    if not settings.wants_local_model:
-        return None
-    ensure_data_dir(settings.data_dir)  # the packaged model is assembled into it on first use
-    return EmbeddedModel(settings.data_dir, model_path=settings.local_model_path).gguf()
-
-
-def build_gateway(settings: Settings, urls: Endpoints) -> ModelGateway:
-    """The model gateway over every chat alias; usage is recorded in PostgreSQL when it runs."""
-    from agents.gateway import ModelGateway, resolve  # noqa: PLC0415
-    from agents.gateway.usage import PostgresUsageStore  # noqa: PLC0415
-    from daert.reach import with_connect_timeout  # noqa: PLC0415
-
-    aliases = resolve(
-        settings.chat_models(),
-        local_url=urls.model if settings.model_url is None else None,
-        default_timeout=settings.model_timeout,
-        env=os.environ,
-    )
-    usage = PostgresUsageStore(with_connect_timeout(urls.postgres)) if urls.postgres else None
-    return ModelGateway(
-        aliases,
-        usage=usage,
-        retries=settings.model_retries,
-        cooldown=settings.model_cooldown,
-        allowed_fails=settings.model_allowed_fails,
-    )
-
-
-def build_guidance(settings: Settings) -> GuidanceRunner | None:
-    if settings.structured_local != "guidance":
-        return None
-    from agents.gateway import GuidanceRunner  # noqa: PLC0415
-
-    gguf = local_gguf(settings)
-    return GuidanceRunner(gguf, settings.local_model_context) if gguf else None
-
-
-def build_embedder(settings: Settings) -> Embedder:
-    from agents.embeddings.local import MODEL_NAME, LocalMiniLM  # noqa: PLC0415
-
-    if settings.embedder == MODEL_NAME:
-        return LocalMiniLM()
-    from agents.embeddings.hosted import LiteLLMEmbedder  # noqa: PLC0415
-    from core.errors import ConfigError  # noqa: PLC0415
-
-    if settings.embedder_dimension is None:
-        raise ConfigError(
-            f"DAERT_EMBEDDER={settings.embedder} needs its vector size",
-            hint="set DAERT_EMBEDDER_DIMENSION (e.g. 1536 for openai/text-embedding-3-small)",
-        )
-    return LiteLLMEmbedder(settings.embedder, settings.embedder_dimension)
-
-
-def build_vector_store(urls: Endpoints) -> PgVectorStore:
-    from core.errors import ServiceError  # noqa: PLC0415
-    from daert.reach import with_connect_timeout  # noqa: PLC0415
-    from knowledge.vector.pgvector import PgVectorStore  # noqa: PLC0415
-
-    if urls.postgres is None:
-        raise ServiceError(
-            "PostgreSQL is not running, and the knowledge base lives there",
-            hint=UP_HINT,
-            code="postgres_down",
-        )
-    return PgVectorStore(with_connect_timeout(urls.postgres))
-
-
-def build_ingestor(
-    settings: Settings,
-    store: PgVectorStore,
-    embedder: Embedder,
-    collection: str | None = None,
-    *,
-    redis_url: str | None = None,
-) -> Ingestor:
-    from knowledge.ingest.chunking import (  # noqa: PLC0415
-        ChunkSpec,
-        embedder_token_counter,
-        estimate_tokens,
-    )
-    from knowledge.ingest.pipeline import Ingestor  # noqa: PLC0415
-
-    local = settings.embedder.startswith("local/")
-    on_change = None
-    if redis_url is not None:  # answers cached from this collection must not outlive it
-        from memory.semantic_cache.redis import knowledge_invalidator  # noqa: PLC0415
-
-        on_change = knowledge_invalidator(redis_url)
-    return Ingestor(
-        store,
-        embedder,
-        collection or settings.collection,
-        spec=ChunkSpec(
-            max_tokens=settings.chunk_tokens,
-            overlap=settings.chunk_overlap,
-            post_max_tokens=settings.chunk_tokens,
-        ),
-        count_tokens=embedder_token_counter() if local else estimate_tokens,
-        max_bytes=settings.ingest_max_bytes,
-        on_change=on_change,
-    )
-
-
-def build_graph_store(settings: Settings, urls: Endpoints) -> GraphStore:
-    """FalkorDB in the (embedded) Redis by default; Neo4j when DAERT_GRAPH_BACKEND=neo4j."""
-    from core.errors import ServiceError  # noqa: PLC0415
-
-    if settings.graph_backend == "neo4j":
-        from knowledge.graph.neo4j import Neo4jGraphStore  # noqa: PLC0415
-
-        assert settings.neo4j_url and settings.neo4j_password  # noqa: S101 - settings validated
-        return Neo4jGraphStore(
-            settings.neo4j_url, settings.neo4j_user, settings.neo4j_password.get_secret_value()
-        )
-    from knowledge.graph.falkordb import FalkorGraphStore  # noqa: PLC0415
-
-    if urls.falkordb is None:
-        raise ServiceError(
-            "FalkorDB is not running, and the knowledge graph lives there",
-            hint=UP_HINT,
-            code="falkordb_down",
-        )
-    return FalkorGraphStore(urls.falkordb, graph=settings.graph_name)
-
-
-def build_web_search(
-    settings: Settings, urls: Endpoints, embedder: Embedder, *, store: VectorStore | None = None
-) -> WebSearch:
-    """Tavily when a key is configured, else SearXNG when its URL is, else DuckDuckGo when
-    DAERT_WEB_SEARCH allows it (`auto`: when this machine is online), else the private index:
-    searched through `store` when given (the caller opens it once, for every tool that needs
-    it), else through a store of its own that the caller must set up and close."""
-    key = settings.tavily_api_key.get_secret_value() if settings.tavily_api_key else None
-    key = key or os.environ.get("TAVILY_API_KEY")
-    if key:
-        from tools.web_search.tavily import TavilySearch  # noqa: PLC0415
-
-        base = str(settings.tavily_url).rstrip("/") if settings.tavily_url else None
-        return TavilySearch(key, base_url=base)
-    if settings.searxng_url is not None:
-        from tools.web_search.searxng import SearxngSearch  # noqa: PLC0415
-
-        return SearxngSearch(str(settings.searxng_url))
-    proxy = os.environ.get("DDGS_PROXY")
-    if settings.web_search == "duckduckgo" or (
-        settings.web_search == "auto" and online(proxy or "https://html.duckduckgo.com")
-    ):
-        from tools.web_search.ddgs import DuckDuckGoSearch  # noqa: PLC0415
-
-        return DuckDuckGoSearch(proxy=proxy)
-    from tools.web_search.index import IndexSearch  # noqa: PLC0415
-
-    return IndexSearch(
-        build_vector_store(urls) if store is None else store, embedder, settings.web_collection
-    )
-
-
-def online(url: str, timeout: float = 1.5) -> bool:
-    """Whether a TCP connection to the URL's host opens within `timeout`, lookup included.
-
-    The probe runs in a thread because a name lookup ignores socket timeouts; it reports as
-    soon as it knows, so a refused connection or a failed lookup answers at once."""
-    parts = urlsplit(url)
-    address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-    done = threading.Event()
-    opened: list[bool] = []
-
-    def probe() -> None:
+    async def aclose(self) -> None:
+        """Close everything opened, newest first; the runtime can be used again after."""
         try:
-            with socket.create_connection(address, timeout=timeout):
-                opened.append(True)
-        except (OSError, UnicodeError):
-            pass  # refused, unreachable, an unknown or malformed name, or timed out
+            await self._stack.aclose()
         finally:
-            done.set()
+            self._stack = contextlib.AsyncExitStack()
+            self._parts.clear()
 
-    threading.Thread(target=probe, daemon=True).start()
-    return done.wait(timeout) and bool(opened)
+    async def _once[T](self, name: str, build: Callable[[], Awaitable[T]]) -> T:
+        """The part called `name`, built by `build` the first time (once, even when asked for
+        by several tasks at the same time)."""
+        if name in self._parts:
+            return self._parts[name]  # type: ignore[no-any-return]
+        async with self._building.setdefault(name, asyncio.Lock()):
+            if name not in self._parts:
+                self._parts[name] = await build()
+        return self._parts[name]  # type: ignore[no-any-return]
 
+    # --- where things are ------------------------------------------------------------------
 
-def build_sandbox(settings: Settings, limits: SandboxLimits | None = None) -> CodeSandbox:
-    """E2B when a key is configured, else bubblewrap on this machine (refused, with the fix,
-    when this machine lacks bubblewrap or the `sandbox` extra)."""
-    from tools.code_exec.ports import SandboxLimits  # noqa: PLC0415
+    @property
+    def urls(self) -> Endpoints:
+        if self._urls is None:
+            self._urls = endpoints(self.settings, build_supervisor(self.settings))
+        return self._urls
 
-    limits = dataclasses.replace(limits or SandboxLimits(), max_timeout=settings.code_max_timeout)
-    key = settings.e2b_api_key.get_secret_value() if settings.e2b_api_key else None
-    key = key or os.environ.get("E2B_API_KEY")
-    if key:
-        from tools.code_exec.e2b import E2BSandbox  # noqa: PLC0415
+    def _postgres_url(self, why: str) -> str:
+        if self.urls.postgres is None:
+            raise ServiceError(
+                f"PostgreSQL is not running, and {why}", hint=UP_HINT, code="postgres_down"
+            )
+        return self.urls.postgres
 
-        return E2BSandbox(key, limits=limits)
-    from tools.code_exec.bubblewrap import LocalSandbox, check_available  # noqa: PLC0415
+    def _redis_url(self, why: str) -> str:
+        if self.urls.redis is None:
+            raise ServiceError(f"Redis is not running, and {why}", hint=UP_HINT, code="redis_down")
+        return self.urls.redis
 
-    check_available()
-    return LocalSandbox(limits)
+    # --- connections ---------------------------------------------------------------------
+
+    async def pool(self) -> AsyncConnectionPool[Any]:
+        """The one PostgreSQL pool of this process: checkpoints, long-term memory, threads,
+        knowledge, usage."""
+
+        async def build() -> AsyncConnectionPool[Any]:
+            from daert.pool import open_pool  # noqa: PLC0415
+
+            url = self._postgres_url("threads, memories and knowledge are kept there")
+            return await open_pool(self._stack, self.settings, url)
+
+        return await self._once("pool", build)
+
+    async def redis(self) -> Redis:
+        """The one Redis client of this process (text replies)."""
+
+        async def build() -> Redis:
+            from memory.semantic_cache.redis import redis_client  # noqa: PLC0415
+
+            client = redis_client(self._redis_url("the cache lives there"))
+            self._stack.push_async_callback(client.aclose)
+            return client
+
+        return await self._once("redis", build)
+
+    # --- models --------------------------------------------------------------------------
+
+    def embedder(self) -> Embedder:
+        """The embedder; its model loads on the first text embedded, not here."""
+        if self._embedder is None:
+            from daert.adapters import build_embedder  # noqa: PLC0415
+
+            self._embedder = build_embedder(self.settings)
+        return self._embedder
+
+    async def gateway(self) -> ModelGateway:
+        """Every chat alias behind LiteLLM; each call's usage is recorded in PostgreSQL."""
+
+        async def build() -> ModelGateway:
+            from daert.adapters import build_gateway  # noqa: PLC0415
+
+            usage_pool = await self.pool() if self.urls.postgres else None
+            gateway = build_gateway(self.settings, self.urls, usage_pool=usage_pool)
+            if gateway.usage is not None:
+                await gateway.usage.setup()
+            self._stack.push_async_callback(gateway.aclose)
+            return gateway
+
+        return await self._once("gateway", build)
+
+    def guidance(self) -> GuidanceRunner | None:
+        if "guidance" not in self._parts:
+            from daert.adapters import build_guidance  # noqa: PLC0415
+
+            self._parts["guidance"] = build_guidance(self.settings)
+        return self._parts["guidance"]  # type: ignore[no-any-return]
+
+    # --- stores --------------------------------------------------------------------------
+
+    async def vector_store(self) -> PgVectorStore:
+        async def build() -> PgVectorStore:
+            from knowledge.vector.pgvector import PgVectorStore  # noqa: PLC0415
+
+            store = PgVectorStore(await self.pool())
+            await store.setup()
+            return store
+
+        return await self._once("vector_store", build)
+
+    async def graph_store(self) -> GraphStore:
+        async def build() -> GraphStore:
+            from daert.adapters import build_graph_store  # noqa: PLC0415
+
+            store = build_graph_store(self.settings, self.urls)
+            await store.setup()
+            self._stack.push_async_callback(store.aclose)
+            return store
+
+        return await self._once("graph_store", build)
+
+    async def threads(self) -> ThreadRegistry:
+        async def build() -> ThreadRegistry:
+            from memory.checkpoints import ThreadRegistry  # noqa: PLC0415
+
+            registry = ThreadRegistry(await self.pool())
+            await registry.setup()
+            return registry
+
+        return await self._once("threads", build)
+
+    async def checkpointer(self) -> AsyncPostgresSaver:
+        async def build() -> AsyncPostgresSaver:
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # noqa: PLC0415
+
+            saver = AsyncPostgresSaver(await self.pool())
+            await saver.setup()
+            return saver
+
+        return await self._once("checkpointer", build)
+
+    async def long_term_store(self) -> AsyncPostgresStore:
+        """LangGraph's store with vector search; texts are embedded only when written or
+        searched with a query, so listing memories loads no model."""
+
+        async def build() -> AsyncPostgresStore:
+            from langgraph.store.postgres.aio import AsyncPostgresStore  # noqa: PLC0415
+
+            embedder = self.embedder()
+            store = AsyncPostgresStore(
+                await self.pool(),
+                index={"dims": embedder.dimension, "embed": embedder.embed, "fields": ["text"]},
+            )
+            await store.setup()
+            return store
+
+        return await self._once("long_term_store", build)
+
+    async def memory(self) -> UserMemory:
+        """Facts users state about themselves (refused when DAERT_MEMORY_ENABLED is off)."""
+        from core.errors import InputError  # noqa: PLC0415
+        from memory.longterm import UserMemory  # noqa: PLC0415
+
+        if not self.settings.memory_enabled:
+            raise InputError(
+                "long-term memory is switched off",
+                hint="set DAERT_MEMORY_ENABLED=true",
+                code="memory_disabled",
+            )
+
+        async def build() -> UserMemory:
+            store = await self.long_term_store()
+            return UserMemory(store, min_score=self.settings.memory_min_score)
+
+        return await self._once("memory", build)
+
+    async def cache(self) -> RedisSemanticCache:
+        """The semantic cache of answers, on the shared Redis client."""
+
+        async def build() -> RedisSemanticCache:
+            from memory.semantic_cache.redis import RedisSemanticCache  # noqa: PLC0415
+
+            settings = self.settings
+            return RedisSemanticCache(
+                await self.redis(), threshold=settings.cache_threshold, ttl=settings.cache_ttl
+            )
+
+        return await self._once("cache", build)
+
+    async def retention(self) -> Retention:
+        async def build() -> Retention:
+            from memory.checkpoints import Retention  # noqa: PLC0415
+
+            return Retention(
+                await self.checkpointer(), await self.threads(),
+                keep_days=self.settings.thread_keep_days,
+                compact_after=self.settings.thread_compact_after,
+            )  # fmt: skip
+
+        return await self._once("retention", build)
+
+    async def ingestor(self, collection: str | None = None) -> Ingestor:
+        """An ingestor into `collection` (default DAERT_COLLECTION); answers cached from that
+        collection stop matching when it changes (when Redis runs)."""
+        from daert.adapters import build_ingestor  # noqa: PLC0415
+
+        redis = await self.redis() if self.urls.redis is not None else None
+        return build_ingestor(
+            self.settings, await self.vector_store(), self.embedder(), collection, redis=redis
+        )
+
+    # --- tools ---------------------------------------------------------------------------
+
+    async def web_search(self) -> WebSearch:
+        async def build() -> WebSearch:
+            from daert.adapters import build_web_search  # noqa: PLC0415
+
+            return await build_web_search(self.settings, self.embedder(), store=self.vector_store)
+
+        return await self._once("web_search", build)
+
+    async def sandbox(self) -> CodeSandbox:
+        async def build() -> CodeSandbox:
+            from daert.adapters import build_sandbox  # noqa: PLC0415
+
+            sandbox = build_sandbox(self.settings)
+            self._stack.push_async_callback(sandbox.aclose)
+            return sandbox
+
+        return await self._once("sandbox", build)
+
+    async def optional[T](self, name: str, build: Callable[[], Awaitable[T]]) -> T | None:
+        """A part that may be missing here (a graph that is down, no bubblewrap): None, with
+        the reason logged, so the rest still works."""
+        try:
+            return await build()
+        except DaertError as err:
+            log.warning("the %s is unavailable: %s (%s)", name, err.message, err.hint)
+            return None
+
+    # --- the assistant -------------------------------------------------------------------
+
+    async def assistant(self) -> Assistant:
+        """The assistant graph with every tool DAERT_ASSISTANT_TOOLS asks for that works here."""
+
+        async def build() -> Assistant:
+            from daert.assembly import build_assistant  # noqa: PLC0415
+
+            return await build_assistant(self)
+
+        return await self._once("assistant", build)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,6 +42,22 @@ Port = Annotated[int, Field(ge=0, le=65535)]
 
 
 CHAT_ALIASES = ("chat", "planner", "summarizer", "judge")
+
+
+@dataclass(frozen=True)
+class Aliases:
+    """Which chat alias (of DAERT_MODELS) does each job."""
+
+    answer: str = "chat"
+    planner: str = "planner"
+    summarizer: str = "summarizer"
+    judge: str = "judge"
+    code: str = "chat"  # writes the code the sandbox runs
+    cypher: str = "planner"  # writes Cypher (only when DAERT_PLANNER_CAPABLE)
+    crew: str = "chat"
+
+
+ALIASES = Aliases()
 ToolName = Literal["retrieve", "kg", "web", "code", "crew"]
 TOOL_NAMES: tuple[ToolName, ...] = ("retrieve", "kg", "web", "code", "crew")
 
@@ -101,6 +118,9 @@ class Settings(BaseSettings):
         description="LoRA adapters (GGUF) served by the local model as 'local+<name>'.",
     )
     postgres_port: Port = Field(0, description="0 picks a free port and remembers it.")
+    postgres_pool_size: Annotated[int, Field(ge=2, le=200)] = Field(
+        12, description="Connections this process keeps to PostgreSQL, at most (one pool)."
+    )
     redis_port: Port = 0
     model_port: Port = 0
     start_timeout: Annotated[float, Field(gt=0, le=600)] = 90.0
@@ -171,6 +191,16 @@ class Settings(BaseSettings):
         False,
         description="Let the 'planner' alias plan multi-step tool use (needs a capable model; "
         "the embedding router alone routes otherwise).",
+    )
+    plan_max_calls: Annotated[int, Field(ge=1, le=10)] = Field(
+        3, description="Tool calls one plan of the planner may make, at most."
+    )
+    tenant: str = Field(
+        "default",
+        min_length=1,
+        max_length=64,
+        description="Scope of this server's cached answers (servers sharing one Redis with "
+        "different knowledge use different tenants).",
     )
     router_threshold: Annotated[float, Field(ge=-1, le=1)] = Field(
         0.2, description="Least exemplar similarity for the embedding router to trust a route."

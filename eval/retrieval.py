@@ -152,13 +152,8 @@ def render(reports: Sequence[RankingReport], *, chunks: int, documents: int) -> 
 
 
 async def run(args: argparse.Namespace) -> None:
-    from daert.runtime import (  # noqa: PLC0415 - the composition root, only when run
-        build_embedder,
-        build_ingestor,
-        build_supervisor,
-        build_vector_store,
-        endpoints,
-    )
+    from daert.adapters import build_embedder, build_ingestor, build_vector_store  # noqa: PLC0415 - the composition root, only when run
+    from daert.services.plan import build_supervisor, endpoints  # noqa: PLC0415 - the composition root, only when run
     from daert.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daert.runtime import build_supervisor
+from daert.services.plan import build_supervisor
 from daert.services.state import ServiceRecord
 from daert.services.supervisor import Supervisor
 from daert.settings import Settings, load_settings

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from core.migrations import migrate
 
@@ -86,17 +89,27 @@ MIGRATIONS = [
 
 
 class PostgresUsageStore:
-    """`model_calls` in PostgreSQL, one short-lived connection per write."""
+    """`model_calls` in PostgreSQL: through the runtime's shared pool, or (given a URL, for a
+    command that only reads) one short-lived connection per call."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, target: str | AsyncConnectionPool[Any]) -> None:
+        self.target = target
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if isinstance(self.target, str):
+            async with await psycopg.AsyncConnection.connect(self.target, autocommit=True) as conn:
+                yield conn
+        else:
+            async with self.target.connection() as conn:
+                yield conn
 
     async def setup(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self.url) as conn:
+        async with self._connection() as conn:
             await migrate(conn, "usage", MIGRATIONS)
 
     async def record(self, call: ModelCall) -> None:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+        async with self._connection() as conn:
             await conn.execute(
                 "INSERT INTO model_calls (at, alias, deployment, model, thread_id, user_id, "
                 "prompt_tokens, completion_tokens, cost_usd, latency_ms, ok, error_code, streamed) "
@@ -115,9 +128,9 @@ class PostgresUsageStore:
         thread_id: str | None = None,
         user_id: str | None = None,
     ) -> list[UsageSummary]:
-        async with await psycopg.AsyncConnection.connect(self.url, row_factory=dict_row) as conn:
+        async with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             rows = await (
-                await conn.execute(
+                await cursor.execute(
                     """
                     SELECT alias, count(*) AS calls, count(*) FILTER (WHERE NOT ok) AS failures,
                            coalesce(sum(prompt_tokens), 0) AS prompt_tokens,

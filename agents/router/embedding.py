@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from agents.embeddings.ports import Embedder
-from agents.router.exemplars import DEFAULT_EXEMPLARS
+from agents.router.exemplars import CHAT_ROUTE, DEFAULT_EXEMPLARS
 from core.errors import ConfigError
+from tools.registry import SOLO_TOOLS, TOOL_NAMES
 
-ROUTES = ("retrieve", "kg", "web", "code", "crew", "chat")
+ROUTES: tuple[str, ...] = (*TOOL_NAMES, CHAT_ROUTE)
+ALONE = {CHAT_ROUTE, *SOLO_TOOLS}  # routes never paired with a second one
 CODE_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
 
@@ -86,11 +88,11 @@ class EmbeddingRouter:
         enabled: Sequence[str] = ROUTES,
     ) -> None:
         self.embedder = embedder
-        wanted = set(enabled) | {"chat"}
+        wanted = set(enabled) | {CHAT_ROUTE}
         source = exemplars if exemplars is not None else DEFAULT_EXEMPLARS
         self.exemplars = {r: list(u) for r, u in source.items() if r in wanted and u}
-        if fallback not in self.exemplars and fallback != "chat":
-            fallback = "chat"
+        if fallback not in self.exemplars and fallback != CHAT_ROUTE:
+            fallback = CHAT_ROUTE
         self.threshold = threshold
         self.margin = margin
         self.fallback = fallback
@@ -131,10 +133,10 @@ class EmbeddingRouter:
                 reason=f"no route reached {self.threshold:.2f} (best {best} {best_score:.2f})",
             )  # fmt: skip
         routes = [best]
-        second, second_score = ranked[1] if len(ranked) > 1 else ("chat", -1.0)
+        second, second_score = ranked[1] if len(ranked) > 1 else (CHAT_ROUTE, -1.0)
         if (
-            best not in ("chat", "crew")
-            and second not in ("chat", "crew")
+            best not in ALONE
+            and second not in ALONE
             and best_score - second_score <= self.margin
             and second_score >= self.threshold
         ):

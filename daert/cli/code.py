@@ -7,10 +7,9 @@ import base64
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
-import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -18,14 +17,12 @@ from rich.markup import escape
 from core.errors import DaertError, InputError, ServiceError
 from daert.cli.context import JsonFlag, settings_of
 from daert.cli.params import positive_seconds
-from daert.runtime import build_sandbox
 from daert.settings import Settings
-from tools.code_exec.ports import (
-    ExecutionResult,
-    OutputPart,
-    SandboxLimits,
-    check_session_name,
-)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tools.code_exec.ports import ExecutionResult
 
 out = Console()
 err = Console(stderr=True)
@@ -66,6 +63,10 @@ def exec_code(  # noqa: PLR0917 - a CLI command: one parameter per option
     under --out. Exits 1 when the code raised or ran out of time. With --session NAME the code
     runs in the server's session NAME instead, which keeps its state until the server stops.
     """
+
+    from daert.adapters import build_sandbox  # noqa: PLC0415
+    from tools.code_exec.ports import SandboxLimits, check_session_name  # noqa: PLC0415
+
     _check_out(outputs)
     if session is not None:
         check_session_name(session)
@@ -174,6 +175,11 @@ def remote_execute(
     settings: Settings, server: str | None, session: str, sources: list[str], timeout: float
 ) -> list[ExecutionResult]:
     """Run each source in the server's named session; stop at the first failure."""
+
+    import httpx  # noqa: PLC0415
+
+    from tools.code_exec.ports import ExecutionResult, OutputPart  # noqa: PLC0415
+
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
     base = (server or f"http://{host}:{settings.port}").rstrip("/")
     headers = {}

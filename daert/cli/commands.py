@@ -19,7 +19,8 @@ from daert.cli.context import Context, JsonFlag, context_of
 from daert.cli.failures import run_guarded
 from daert.cli.render import crash_reports, doctor_table, records_table, status_json
 from daert.health import apply_supervision, mask_url, probe
-from daert.runtime import build_supervisor, endpoints, probe_targets
+from daert.services.plan import build_supervisor, endpoints
+from daert.targets import probe_targets
 
 app = typer.Typer(
     name="daert",
@@ -186,7 +187,10 @@ def _register_groups() -> None:
 
     app.command("exec")(exec_code)
 
-    from daert.cli.chat import ask, cache_app, chat, memory_app, threads_app  # noqa: PLC0415
+    from daert.cli.assistant import ask, chat  # noqa: PLC0415
+    from daert.cli.cache import cache_app  # noqa: PLC0415
+    from daert.cli.memory import memory_app  # noqa: PLC0415
+    from daert.cli.threads import threads_app  # noqa: PLC0415
 
     app.command()(ask)
     app.command()(chat)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,16 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from core.errors import DaertError
 from daert.cli.context import settings_of
 from daert.cli.params import positive_seconds, within
-from daert.runtime import (
-    build_gateway,
-    build_graph_store,
-    build_guidance,
-    build_supervisor,
-    build_vector_store,
-    endpoints,
-)
-from knowledge.graph.extract import ExtractionResult, Extractor
-from knowledge.graph.nl2cypher import ask as ask_graph
+from daert.services.plan import build_supervisor, endpoints
+
+if TYPE_CHECKING:
+    from knowledge.graph.extract import ExtractionResult
 
 kg_app = typer.Typer(help="The knowledge graph: extract entities and relations, query in Cypher.")
 out = Console()
@@ -40,6 +34,10 @@ def extract(
     alias: Annotated[str, typer.Option(help="Model alias that extracts.")] = "planner",
 ) -> None:
     """Read the collection's chunks with a model and merge what it finds into the graph."""
+
+    from daert.adapters import build_gateway, build_graph_store, build_guidance, build_vector_store  # noqa: PLC0415
+    from knowledge.graph.extract import ExtractionResult, Extractor  # noqa: PLC0415
+
     settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     store = build_vector_store(urls)
@@ -95,6 +93,10 @@ def ask(
     alias: Annotated[str, typer.Option(help="Model alias that writes the Cypher.")] = "planner",
 ) -> None:
     """Answer a question with a read-only Cypher query written by a model (shown first)."""
+
+    from daert.adapters import build_gateway, build_graph_store, build_guidance  # noqa: PLC0415
+    from knowledge.graph.nl2cypher import ask as ask_graph  # noqa: PLC0415
+
     settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     graph = build_graph_store(settings, urls)
@@ -130,6 +132,9 @@ def cypher(
     ] = 10,
 ) -> None:
     """Run a read-only Cypher query (writes are refused) and print the rows as JSON."""
+
+    from daert.adapters import build_graph_store  # noqa: PLC0415
+
     try:
         parsed = json.loads(params)
     except json.JSONDecodeError as error:

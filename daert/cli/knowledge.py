@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,17 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from core.errors import DaertError, InputError, ServiceError
 from daert.cli.context import JsonFlag, settings_of
 from daert.cli.params import positive_seconds, within
-from daert.runtime import (
-    UP_HINT,
-    build_embedder,
-    build_ingestor,
-    build_supervisor,
-    build_vector_store,
-    endpoints,
-)
-from knowledge.ingest.pipeline import Ingestor, SourceResult, expand
-from knowledge.ingest.stream import DEFAULT_GROUP, DEFAULT_STREAM, StreamIngestor
-from knowledge.vector.ports import Hit, SearchOptions
+from daert.services.plan import UP_HINT, build_supervisor, endpoints
+from knowledge.ingest import DEFAULT_GROUP, DEFAULT_STREAM
+
+if TYPE_CHECKING:
+    from knowledge.ingest.pipeline import Ingestor, SourceResult
+    from knowledge.vector.ports import Hit
 
 out = Console()
 err = Console(stderr=True)
@@ -48,6 +43,10 @@ def ingest(
     changed ones replaced whole; a source that fails leaves nothing behind. Exits 1 when any
     source failed.
     """
+
+    from daert.adapters import build_embedder, build_ingestor, build_vector_store  # noqa: PLC0415
+    from knowledge.ingest.pipeline import SourceResult, expand  # noqa: PLC0415
+
     if any(not source.strip() for source in sources):
         raise InputError(
             "a source name is empty", hint="name files, directories or URLs", code="no_sources"
@@ -68,7 +67,7 @@ def ingest(
     urls = endpoints(settings, build_supervisor(settings))
     store = build_vector_store(urls)
     ingestor = build_ingestor(
-        settings, store, build_embedder(settings), collection, redis_url=urls.redis
+        settings, store, build_embedder(settings), collection, redis=urls.redis
     )
 
     async def run() -> list[SourceResult]:
@@ -157,6 +156,10 @@ def search(  # noqa: PLR0917 - a CLI command: one parameter per option
     as_json: JsonFlag = False,
 ) -> None:
     """Search the knowledge base: ranked chunks with scores and sources."""
+
+    from daert.adapters import build_embedder, build_vector_store  # noqa: PLC0415
+    from knowledge.vector.ports import SearchOptions  # noqa: PLC0415
+
     settings = settings_of(ctx)
     parsed = {}
     for item in filters or []:
@@ -212,6 +215,10 @@ def stream_ingest(
     Producers: XADD daert:ingest * source ID text CONTENT [title T] [collection C]
     [type article|code|records] [records JSON] [metadata JSON] [op upsert|delete].
     """
+
+    from daert.adapters import build_embedder, build_ingestor, build_vector_store  # noqa: PLC0415
+    from knowledge.ingest.stream import StreamIngestor  # noqa: PLC0415
+
     settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     if urls.redis is None:
@@ -227,7 +234,7 @@ def stream_ingest(
     def ingestor_for(collection: str) -> Ingestor:
         name = collection or settings.collection
         if name not in ingestors:
-            ingestors[name] = build_ingestor(settings, store, embedder, name, redis_url=urls.redis)
+            ingestors[name] = build_ingestor(settings, store, embedder, name, redis=urls.redis)
         return ingestors[name]
 
     worker = StreamIngestor(

@@ -6,20 +6,20 @@ import asyncio
 import dataclasses
 import datetime as dt
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agents.gateway.usage import PostgresUsageStore, UsageSummary
 from core.errors import ServiceError
 from daert.cli.context import JsonFlag, settings_of
 from daert.cli.params import within
-from daert.reach import with_connect_timeout
-from daert.runtime import build_gateway, build_supervisor, endpoints
+from daert.services.plan import build_supervisor, endpoints
+
+if TYPE_CHECKING:
+    from agents.gateway.usage import UsageSummary
 
 models_app = typer.Typer(
     help="Model aliases (chat, planner, summarizer, judge) and their deployments.",
@@ -32,6 +32,8 @@ MAX_HOURS = 100 * 366 * 24
 
 
 def _health(api_base: str | None, kind: str) -> str:
+    import httpx  # noqa: PLC0415
+
     if kind == "hosted":
         return "key set"  # a hosted check would cost a call; `models call` makes one
     if api_base is None:
@@ -46,6 +48,9 @@ def _health(api_base: str | None, kind: str) -> str:
 @models_app.callback()
 def models(ctx: typer.Context) -> None:
     """List every alias with its deployments in fallback order, their health and latency."""
+
+    from daert.adapters import build_gateway  # noqa: PLC0415
+
     if ctx.invoked_subcommand is not None:
         return
     settings = settings_of(ctx)
@@ -97,6 +102,9 @@ def call(
     system: Annotated[str | None, typer.Option(help="A system message to put first.")] = None,
 ) -> None:
     """Send one prompt through the gateway and stream the answer (a raw model call)."""
+
+    from daert.adapters import build_gateway  # noqa: PLC0415
+
     settings = settings_of(ctx)
     text = sys.stdin.read() if prompt == "-" else prompt
     messages = ([{"role": "system", "content": system}] if system else []) + [
@@ -134,6 +142,10 @@ def usage(
     as_json: JsonFlag = False,
 ) -> None:
     """Tokens, cost and latency of model calls per alias, from PostgreSQL."""
+
+    from agents.gateway.usage import PostgresUsageStore  # noqa: PLC0415
+    from daert.reach import with_connect_timeout  # noqa: PLC0415
+
     settings = settings_of(ctx)
     urls = endpoints(settings, build_supervisor(settings))
     if urls.postgres is None:

@@ -13,13 +13,15 @@ from collections.abc import Callable
 import uvicorn
 
 from core.errors import ConfigError
+from daert.adapters import build_sandbox
 from daert.app import create_app
 from daert.code_api import code_router
 from daert.health import Target
-from daert.runtime import build_sandbox, build_supervisor, endpoints, probe_targets
 from daert.services.monitor import ServiceMonitor
+from daert.services.plan import build_supervisor, endpoints
 from daert.services.supervisor import port_is_free
 from daert.settings import Settings
+from daert.targets import probe_targets
 from tools.code_exec.ports import CodeSandbox
 
 

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from core.errors import InputError
-from daert.cli.context import JsonFlag, settings_of
+from daert.cli.context import JsonFlag, settings_of, with_runtime
 from daert.cli.params import within
-from daert.runtime import (
-    build_embedder,
-    build_ingestor,
-    build_supervisor,
-    build_vector_store,
-    build_web_search,
-    endpoints,
-)
-from knowledge.ingest.pipeline import SourceResult
-from knowledge.vector.pgvector import PgVectorStore
-from tools.web_search.crawl import Crawler, CrawlOptions
-from tools.web_search.ports import WebResult
+
+if TYPE_CHECKING:
+    from daert.runtime import Runtime
+    from knowledge.ingest.pipeline import SourceResult
+    from tools.web_search.ports import WebResult
 
 out = Console()
 err = Console(stderr=True)
@@ -52,12 +44,9 @@ def crawl(  # noqa: PLR0917 - a CLI command: one parameter per option
     ] = None,
 ) -> None:
     """Fetch pages politely (robots.txt, a rate limit, size limits) into the private web index."""
+    from tools.web_search.crawl import Crawler, CrawlOptions  # noqa: PLC0415
+
     settings = settings_of(ctx)
-    urls = endpoints(settings, build_supervisor(settings))
-    store = build_vector_store(urls)
-    ingestor = build_ingestor(
-        settings, store, build_embedder(settings), settings.web_collection, redis_url=urls.redis
-    )
     options = CrawlOptions(
         depth=depth,
         same_site=same_site,
@@ -76,19 +65,16 @@ def crawl(  # noqa: PLR0917 - a CLI command: one parameter per option
             + (f" ({escape(result.error)})" if result.error else "")
         )
 
-    async def run() -> None:
-        await store.setup()
-        try:
-            report = await Crawler(ingestor, options).crawl(url, on_page=show)
-        finally:
-            await store.aclose()
+    async def run(runtime: Runtime) -> None:
+        ingestor = await runtime.ingestor(settings.web_collection)
+        report = await Crawler(ingestor, options).crawl(url, on_page=show)
         stored = sum(1 for r in report.results if r.outcome in {"added", "updated"})
         out.print(
             f"{len(report.results)} pages fetched, {stored} stored in "
             f"{settings.web_collection!r}, {len(report.skipped)} links skipped"
         )
 
-    asyncio.run(run())
+    with_runtime(ctx, run)
 
 
 def web(
@@ -103,26 +89,17 @@ def web(
     if not query.strip():
         raise InputError("the search query is empty", hint="say what to look for",
                          code="web_query_empty")  # fmt: skip
-    settings = settings_of(ctx)
-    search = build_web_search(settings, endpoints(settings, build_supervisor(settings)),
-                              build_embedder(settings))  # fmt: skip
 
-    async def run() -> list[WebResult]:
-        store = getattr(search, "store", None)
-        if isinstance(store, PgVectorStore):
-            await store.setup()
-        try:
-            return await search.search(query, k=k)
-        finally:
-            if isinstance(store, PgVectorStore):
-                await store.aclose()
+    async def run(runtime: Runtime) -> tuple[str, list[WebResult]]:
+        search = await runtime.web_search()
+        return search.name, await search.search(query, k=k)
 
-    results = asyncio.run(run())
+    name, results = with_runtime(ctx, run)
     if as_json:
         out.print_json(data=[dataclasses.asdict(r) for r in results])
         return
     if not results:
-        out.print(f"no results from {search.name}")
+        out.print(f"no results from {name}")
     for rank, r in enumerate(results, start=1):
         out.print(
             f"[bold]{rank}.[/] {escape(r.title)}  [cyan]{escape(r.url)}[/]  [dim]{r.provider}[/]"

@@ -10,8 +10,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
-
 from core.deployments import ADAPTER_PREFIX
 from core.errors import ConfigError, ServiceError
 from daert.services.base import package_dir
@@ -147,6 +145,8 @@ class EmbeddedModel:
         return f"http://127.0.0.1:{port}/v1"
 
     def ready(self, port: int) -> bool:
+        import httpx  # noqa: PLC0415 - the client loads when a service is checked
+
         try:
             response = httpx.get(f"{self.url(port)}/models", timeout=2)
         except httpx.HTTPError:

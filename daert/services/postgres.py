@@ -8,7 +8,6 @@ import signal
 from pathlib import Path
 
 import psutil
-import psycopg
 
 from core.errors import ServiceError
 from core.system import run_checked
@@ -131,6 +130,8 @@ class EmbeddedPostgres:
         return f"postgresql://postgres:{self._password()}@127.0.0.1:{port}/{database}"
 
     def ready(self, port: int) -> bool:
+        import psycopg  # noqa: PLC0415 - the client loads when a service is checked
+
         try:
             with psycopg.connect(self.url(port, "postgres"), connect_timeout=2) as conn:
                 conn.execute("SELECT 1")
@@ -139,6 +140,8 @@ class EmbeddedPostgres:
         return True
 
     def finalize(self, port: int) -> None:
+        import psycopg  # noqa: PLC0415
+
         with psycopg.connect(self.url(port, "postgres"), autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)

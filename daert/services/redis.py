@@ -6,8 +6,6 @@ import re
 import signal
 from pathlib import Path
 
-import redis
-
 from core.errors import ServiceError
 from core.system import run_checked
 from daert.services.base import package_dir, read_or_create_secret
@@ -89,6 +87,8 @@ class EmbeddedRedis:
         return f"redis://:{self._password()}@127.0.0.1:{port}/0"
 
     def ready(self, port: int) -> bool:
+        import redis  # noqa: PLC0415 - the client loads when a service is checked
+
         client = redis.Redis.from_url(self.url(port), socket_timeout=2, socket_connect_timeout=2)
         try:
             # Still loading the AOF answers LOADING; ready means it serves commands.

@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from core.deployments import DeploymentSpec
-from daert.assembly import open_assistant
-from daert.runtime import build_supervisor, endpoints
+from daert.runtime import Runtime
+from daert.services.plan import build_supervisor, endpoints
 from daert.settings import load_settings
 from memory.semantic_cache.ports import CacheScope
 from memory.semantic_cache.redis import RedisSemanticCache
@@ -72,15 +72,16 @@ async def overhead(turns: int, delay: float) -> None:
         url = double.stdout.readline().strip()
         spec = DeploymentSpec(model="openai/double", api_base=url)
         settings = load_settings(models={"chat": [spec]}, assistant_tools=[], model_retries=0)
-        async with open_assistant(settings) as rt:
+        async with Runtime(settings) as runtime:
+            gateway, assistant = await runtime.gateway(), await runtime.assistant()
             messages = [{"role": "user", "content": "hello there"}]
 
             async def direct(_: int) -> None:
-                async for _piece in rt.gateway.stream("chat", messages):
+                async for _piece in gateway.stream("chat", messages):
                     pass
 
             async def turn(i: int) -> None:
-                await rt.assistant.ask("hello there", thread_id=f"bench-{uuid.uuid4().hex}",
+                await assistant.ask("hello there", thread_id=f"bench-{uuid.uuid4().hex}",
                                        user_id=f"bench{i}", cache=False, memory=True)  # fmt: skip
 
             await direct(0)
@@ -96,7 +97,7 @@ async def overhead(turns: int, delay: float) -> None:
                 ratio = pct(full, 0.5) / pct(base, 0.5)
                 print(f"{'orchestration overhead':<34} p50 {extra50:8.2f} ms   "
                       f"p95 {extra95:8.2f} ms   (x{ratio:.2f} of the direct call)\n")  # fmt: skip
-            await rt.gateway.flush()
+            await gateway.flush()
     finally:
         double.terminate()
         double.wait(10)

@@ -25,7 +25,7 @@ import psycopg
 from pgvector.psycopg import register_vector_async
 
 from agents.embeddings.local import LocalMiniLM
-from daert.runtime import build_supervisor, endpoints
+from daert.services.plan import build_supervisor, endpoints
 from daert.settings import load_settings
 from knowledge.ingest.chunking import ChunkSpec, chunk, embedder_token_counter
 from knowledge.ingest.loaders import load

@@ -6,7 +6,6 @@ Every surface (CLI, HTTP APIs, bots, scheduled tasks) goes through `Assistant`.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,12 +13,20 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Durability, Overwrite
 
-from core.errors import DaertError, InputError, require_match
+from core.errors import DaertError, InputError
+from graphs.assistant.history import (
+    ThreadForbidden,
+    ThreadNotFound,
+    check_owner,
+    check_thread_id,
+    read_history,
+)
 from graphs.assistant.state import CacheInfo, Source
-from memory.context import message_text, role
+from memory.context import message_text
 from memory.longterm import check_user
 
 if TYPE_CHECKING:
@@ -27,18 +34,6 @@ if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
     from memory.checkpoints import ThreadRegistry
-
-THREAD_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
-
-
-class ThreadNotFound(InputError):
-    code = "thread_not_found"
-    http_status = 404
-
-
-class ThreadForbidden(InputError):
-    code = "thread_forbidden"
-    http_status = 403
 
 
 @dataclass
@@ -94,20 +89,10 @@ class Assistant:
             )
         if thread_id is None:
             return uuid.uuid4().hex
-        return require_match(
-            THREAD_ID, thread_id, what="thread id", code="invalid_thread_id",
-            hint="thread ids are 1-128 letters, digits and . _ : @ -",
-        )  # fmt: skip
+        return check_thread_id(thread_id)
 
     async def _owner_check(self, thread_id: str, user_id: str) -> None:
-        if self.registry is None:
-            return
-        info = await self.registry.get(thread_id)
-        if info is not None and info.user_id != user_id:
-            raise ThreadForbidden(
-                f"thread {thread_id!r} belongs to another user",
-                hint="start a new thread, or use your own thread id",
-            )
+        await check_owner(self.registry, thread_id, user_id)
 
     def _config(self, thread_id: str, user_id: str) -> RunnableConfig:
         return {
@@ -188,18 +173,10 @@ class Assistant:
 
     async def history(self, thread_id: str, user_id: str) -> list[dict[str, Any]]:
         """The messages of a thread, oldest first, with each answer's citations."""
-        thread_id = self._check("x", thread_id, user_id)
-        await self._owner_check(thread_id, user_id)
-        snapshot = await self.graph.aget_state(self._config(thread_id, user_id))
-        if not snapshot.values:
-            raise ThreadNotFound(
-                f"no thread {thread_id!r}", hint="`daert threads` lists your threads"
-            )
-        return [
-            {
-                "role": role(m),
-                "content": message_text(m),
-                "citations": m.response_metadata.get("citations", []),
-            }
-            for m in snapshot.values["messages"]
-        ]
+        saver = self.graph.checkpointer
+        if not isinstance(saver, BaseCheckpointSaver):
+            raise DaertError("this assistant keeps no threads", code="no_checkpointer")
+        return await read_history(saver, self.registry, thread_id, user_id)
+
+
+__all__ = ["Assistant", "Reply", "ThreadForbidden", "ThreadNotFound"]

@@ -23,12 +23,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from core.errors import DaertError, InputError, ServiceError
+from knowledge.ingest import DEFAULT_GROUP, DEFAULT_STREAM
 from knowledge.ingest.loaders import DEFAULT_MAX_BYTES, LoadedDocument
 from knowledge.ingest.pipeline import Ingestor, SourceResult
 
 log = logging.getLogger("daert.ingest.stream")
-DEFAULT_STREAM = "daert:ingest"
-DEFAULT_GROUP = "daert-ingest"
 
 
 def parse_event(

@@ -118,29 +118,44 @@ def mmr(
     return chosen
 
 
-class PgVectorStore:
-    """Build with `PgVectorStore(url)`, then `await setup()`; `await aclose()` at the end."""
+async def configure_connection(conn: AsyncConnection) -> None:
+    """What every connection the store uses needs: the vector type, and autocommit (each
+    write that must be atomic opens its own transaction)."""
+    await register_vector_async(conn)
+    await conn.set_autocommit(True)
 
-    def __init__(self, url: str, *, max_connections: int = 4) -> None:
-        self.url = url
-        self._pool = AsyncConnectionPool(
-            url, min_size=1, max_size=max_connections, open=False, configure=self._configure
-        )
+
+class PgVectorStore:
+    """`PgVectorStore(url)` owns a pool of its own; `PgVectorStore(pool)` shares the runtime's
+    (autocommit connections with the vector type registered, see `configure_connection`).
+    Then `await setup()`; `await aclose()` at the end (a shared pool is left open)."""
+
+    def __init__(self, target: str | AsyncConnectionPool[Any], *, max_connections: int = 4) -> None:
+        self._owns_pool = isinstance(target, str)
+        if isinstance(target, str):
+            self.url = target
+            self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                target, min_size=1, max_size=max_connections, open=False,
+                configure=configure_connection,
+            )  # fmt: skip
+        else:
+            self.url = target.conninfo if isinstance(target.conninfo, str) else ""
+            self._pool = target
         self._dimensions: dict[str, tuple[str, int]] = {}
 
-    @staticmethod
-    async def _configure(conn: AsyncConnection) -> None:
-        await register_vector_async(conn)
-        await conn.set_autocommit(True)
-
     async def setup(self) -> None:
-        async with await AsyncConnection.connect(self.url) as conn:
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        if self._owns_pool:
+            async with await AsyncConnection.connect(self.url) as conn:
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                await migrate(conn, "knowledge", MIGRATIONS)
+            await self._pool.open(wait=True)
+            return
+        async with self._pool.connection() as conn:
             await migrate(conn, "knowledge", MIGRATIONS)
-        await self._pool.open(wait=True)
 
     async def aclose(self) -> None:
-        await self._pool.close()
+        if self._owns_pool:
+            await self._pool.close()
 
     async def _collection(self, name: str) -> tuple[str, int]:
         if name not in self._dimensions:

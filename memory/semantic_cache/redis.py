@@ -33,19 +33,27 @@ def _down(err: RedisError) -> ServiceError:
     )
 
 
+def redis_client(url: str) -> aioredis.Redis:
+    """A client for the cache (and anything else that shares it): text replies, and a Redis
+    that never answers fails in 2 s, because a cache must not hold a turn up."""
+    return aioredis.Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
+    )
+
+
 class RedisSemanticCache:
     def __init__(
         self,
-        url: str,
+        target: str | aioredis.Redis,
         *,
         prefix: str = "daert:cache",
         threshold: float = 0.92,
         ttl: int = 7 * 24 * 3600,
     ) -> None:
-        # A Redis that never answers fails in 2 s: a cache must not hold a turn up.
-        self.redis = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
-        )
+        """`target`: a URL (the cache opens and closes its own client) or the runtime's shared
+        client, which must decode responses (see `redis_client`)."""
+        self._owns_client = isinstance(target, str)
+        self.redis = redis_client(target) if isinstance(target, str) else target
         self.prefix = prefix
         self.threshold = threshold
         self.ttl = ttl
@@ -171,14 +179,17 @@ class RedisSemanticCache:
             raise _down(err) from err
 
     async def aclose(self) -> None:
-        await self.redis.aclose()
+        if self._owns_client:
+            await self.redis.aclose()
 
 
-def knowledge_invalidator(url: str, prefix: str = "daert:cache") -> Callable[[str], Awaitable[int]]:
+def knowledge_invalidator(
+    target: str | aioredis.Redis, prefix: str = "daert:cache"
+) -> Callable[[str], Awaitable[int]]:
     """A callback for the Ingestor: bumps a collection's knowledge version in the cache."""
 
     async def changed(collection: str) -> int:
-        cache = RedisSemanticCache(url, prefix=prefix)
+        cache = RedisSemanticCache(target, prefix=prefix)
         try:
             return await cache.knowledge_changed(collection)
         finally:

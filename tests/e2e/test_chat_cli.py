@@ -18,7 +18,7 @@ from typing import IO
 import pytest
 
 from agents.testing.openai_double import OpenAIDouble, ok
-from daert.runtime import build_supervisor
+from daert.services.plan import build_supervisor
 from daert.settings import load_settings
 from tests.conftest import Stack
 

@@ -11,9 +11,9 @@ import pytest
 
 from agents.testing.openai_double import OpenAIDouble
 from core.deployments import DeploymentSpec
-from daert.assembly import AssistantRuntime, open_assistant
 from daert.settings import Settings, load_settings
 from tests.conftest import Stack
+from tests.support.assistant import AssistantRuntime, open_assistant
 
 Opener = Callable[..., AbstractAsyncContextManager[AssistantRuntime]]
 

@@ -14,16 +14,11 @@ import pytest
 
 from agents.testing.openai_double import OpenAIDouble, ok
 from core.errors import InputError
-from daert.assembly import AssistantRuntime
-from daert.runtime import (
-    build_embedder,
-    build_ingestor,
-    build_supervisor,
-    build_vector_store,
-    endpoints,
-)
+from daert.adapters import build_embedder, build_ingestor, build_vector_store
+from daert.services.plan import build_supervisor, endpoints
 from tests.conftest import Stack
 from tests.graph.conftest import Opener, assistant_settings
+from tests.support.assistant import AssistantRuntime
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +42,7 @@ async def ingest(
     await store.setup()
     try:
         ingestor = build_ingestor(
-            settings, store, build_embedder(settings), collection, redis_url=urls.redis
+            settings, store, build_embedder(settings), collection, redis=urls.redis
         )
         report = await ingestor.ingest([str(doc)])
         assert [r.outcome for r in report.results] == [expect]

@@ -12,10 +12,10 @@ import pytest
 
 from agents.testing.openai_double import OpenAIDouble, ok
 from core.net import free_port
-from daert.assembly import open_assistant
-from daert.runtime import build_supervisor, endpoints
+from daert.services.plan import build_supervisor, endpoints
 from tests.conftest import Stack
 from tests.graph.conftest import assistant_settings
+from tests.support.assistant import open_assistant
 
 pytestmark = pytest.mark.slow
 

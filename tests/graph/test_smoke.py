@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.testing.openai_double import OpenAIDouble, ok
-from daert.assembly import AssistantRuntime
+from tests.support.assistant import AssistantRuntime
 
 pytestmark = pytest.mark.slow
 

@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from agents.testing.openai_double import OpenAIDouble, ok
-from daert.runtime import (
-    build_embedder,
-    build_ingestor,
-    build_supervisor,
-    build_vector_store,
-    endpoints,
-)
+from daert.adapters import build_embedder, build_ingestor, build_vector_store
+from daert.services.plan import build_supervisor, endpoints
 from tests.conftest import Stack
 from tests.graph.conftest import Opener, assistant_settings
 

@@ -9,7 +9,8 @@ import redis
 from falkordb import FalkorDB
 
 from daert.health import probe
-from daert.runtime import endpoints, probe_targets
+from daert.services.plan import endpoints
+from daert.targets import probe_targets
 from tests.conftest import Stack
 
 pytestmark = pytest.mark.slow

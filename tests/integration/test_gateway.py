@@ -42,7 +42,7 @@ class Usage:
         self.after = after
 
     async def calls(self) -> list[ModelCall]:
-        async with await psycopg.AsyncConnection.connect(self.store.url) as conn:
+        async with await psycopg.AsyncConnection.connect(str(self.store.target)) as conn:
             rows = await (
                 await conn.execute(
                     "SELECT alias, deployment, model, prompt_tokens, completion_tokens, cost_usd, "
@@ -58,7 +58,7 @@ class Usage:
 async def usage(stack: Stack) -> Usage:
     store = PostgresUsageStore(stack.url("postgres"))
     await store.setup()
-    async with await psycopg.AsyncConnection.connect(store.url) as conn:
+    async with await psycopg.AsyncConnection.connect(stack.url("postgres")) as conn:
         row = await (await conn.execute("SELECT coalesce(max(id), 0) FROM model_calls")).fetchone()
     assert row is not None
     return Usage(store, int(row[0]))

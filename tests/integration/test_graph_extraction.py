@@ -14,7 +14,8 @@ from agents.gateway import ModelGateway, resolve
 from agents.testing.openai_double import OpenAIDouble, ok
 from core.deployments import DeploymentSpec
 from core.errors import InputError
-from daert.runtime import build_gateway, endpoints
+from daert.adapters import build_gateway
+from daert.services.plan import endpoints
 from knowledge.graph.extract import ExtractionResult, Extractor
 from knowledge.graph.falkordb import FalkorGraphStore
 from knowledge.graph.nl2cypher import ask

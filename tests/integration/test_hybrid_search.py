@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from agents.embeddings.local import LocalMiniLM
-from daert.runtime import build_ingestor
+from daert.adapters import build_ingestor
 from eval.retrieval import corpus_files, evaluate, load_cases, render
 from knowledge.vector.pgvector import PgVectorStore
 from knowledge.vector.ports import Chunk, DocumentRecord, SearchOptions

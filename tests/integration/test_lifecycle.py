@@ -20,11 +20,12 @@ import redis
 
 from core.errors import ConfigError, ServiceError
 from daert.health import probe
-from daert.runtime import build_supervisor, endpoints, probe_targets
 from daert.services.datadir import ensure_data_dir
+from daert.services.plan import build_supervisor, endpoints
 from daert.services.state import ServiceRecord
 from daert.services.supervisor import Supervisor
 from daert.settings import Settings, load_settings
+from daert.targets import probe_targets
 
 pytestmark = pytest.mark.slow
 
@@ -140,7 +141,7 @@ def test_foreign_files_in_the_redis_dir_are_refused(data_dir: Path) -> None:
 OWNER = """
 import sys, time
 from pathlib import Path
-from daert.runtime import build_supervisor
+from daert.services.plan import build_supervisor
 from daert.settings import load_settings
 s = load_settings(data_dir=Path(sys.argv[1]), local_model=False)
 records = build_supervisor(s).up(detached=False)

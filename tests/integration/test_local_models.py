@@ -14,7 +14,8 @@ from agents.embeddings.local import LocalMiniLM
 from agents.gateway import GuidanceRunner, ModelGateway, structured
 from agents.gateway.errors import ContextTooLong
 from agents.gateway.usage import PostgresUsageStore
-from daert.runtime import build_gateway, endpoints, local_gguf
+from daert.adapters import build_gateway, local_gguf
+from daert.services.plan import endpoints
 from tests.conftest import Stack
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,8 @@ import pytest
 
 from agents.gateway import ModelGateway, resolve
 from core.deployments import DeploymentSpec
-from daert.runtime import build_supervisor, local_gguf
+from daert.adapters import local_gguf
+from daert.services.plan import build_supervisor
 from daert.settings import load_settings
 from tests.support.lora import make_lora
 

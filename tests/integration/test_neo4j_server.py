@@ -39,9 +39,10 @@ def test_a_wrong_password_is_refused(server: Neo4jServer) -> None:
 
 def test_doctor_probe_reports_version_and_bad_password(server: Neo4jServer) -> None:
     from daert.health import probe
-    from daert.runtime import endpoints, probe_targets
+    from daert.services.plan import endpoints
     from daert.services.supervisor import Supervisor
     from daert.settings import load_settings
+    from daert.targets import probe_targets
 
     for password, healthy in [(server.password, True), ("wrong-password", False)]:
         settings = load_settings(

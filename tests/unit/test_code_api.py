@@ -16,11 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.errors import InputError, require_match
+from daert.adapters import build_sandbox
 from daert.app import create_app
 from daert.code_api import code_router
-from daert.runtime import build_sandbox
 from daert.settings import load_settings
-from graphs.assistant.assistant import THREAD_ID
+from graphs.assistant.history import THREAD_ID
 from knowledge.graph.ports import check_label, check_rel_type
 from knowledge.vector.pgvector import COLLECTION_NAME
 from memory.longterm import check_user

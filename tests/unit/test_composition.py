@@ -3,13 +3,16 @@ its online probe answers as soon as it knows."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 
 import pytest
 
-from daert.runtime import Endpoints, build_vector_store, build_web_search, online
+from daert.adapters import build_vector_store, build_web_search, online
+from daert.services.plan import Endpoints
 from daert.settings import load_settings
+from knowledge.vector.pgvector import PgVectorStore
 from tools.web_search.ddgs import DuckDuckGoSearch
 from tools.web_search.index import IndexSearch
 from tools.web_search.searxng import SearxngSearch
@@ -39,14 +42,24 @@ def test_web_search_adapter_follows_the_settings(
     settings: dict[str, str], expected: type, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TAVILY_API_KEY", raising=False)
-    chosen = build_web_search(load_settings(None, **settings), URLS, NoEmbedder())
+    store = build_vector_store(URLS)
+
+    async def shared() -> PgVectorStore:
+        return store
+
+    chosen = asyncio.run(build_web_search(load_settings(None, **settings), NoEmbedder(),
+                                          store=shared))  # fmt: skip
     assert isinstance(chosen, expected)
 
 
 def test_the_index_shares_the_store_it_is_given() -> None:
     store = build_vector_store(URLS)
+
+    async def shared() -> PgVectorStore:
+        return store
+
     settings = load_settings(None, web_search="index")
-    chosen = build_web_search(settings, URLS, NoEmbedder(), store=store)
+    chosen = asyncio.run(build_web_search(settings, NoEmbedder(), store=shared))
     assert isinstance(chosen, IndexSearch) and chosen.store is store
 
 

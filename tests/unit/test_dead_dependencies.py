@@ -12,13 +12,13 @@ import pytest
 
 from core.errors import ServiceError
 from core.net import free_port
-from daert.assembly import open_assistant
 from daert.reach import check_postgres, with_connect_timeout
 from daert.settings import load_settings
 from knowledge.graph.falkordb import FalkorGraphStore
 from knowledge.ingest.stream import StreamIngestor
 from memory.semantic_cache.ports import CacheScope
 from memory.semantic_cache.redis import RedisSemanticCache
+from tests.support.assistant import open_assistant
 
 pytestmark = pytest.mark.timeout(60)  # "fail fast": far below the 90 s a pool used to wait
 
