@@ -73,7 +73,7 @@ async def _open_tools(runtime: Runtime) -> Toolbox:
         embedder=runtime.embedder(), store=store if "retrieve" in wanted else None,
         collection=settings.collection, graph=graph, web=web, sandbox=sandbox,
         crew=crew, gateway=gateway, coder_alias=aliases.code,
-        guidance_runner=runtime.guidance(),
+        guidance_runner=runtime.guidance(), blobs=await runtime.blobs(),
         cypher_alias=aliases.cypher if settings.planner_capable else None,
         k=settings.retrieve_k, min_relevance=settings.min_relevance,
         timeout=settings.tool_timeout, crew_timeout=settings.time_budget,

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from knowledge.graph.ports import GraphStore
     from knowledge.ingest.pipeline import Ingestor
     from knowledge.vector.pgvector import PgVectorStore
+    from memory.blobs import PostgresBlobStore
     from memory.checkpoints import Retention, ThreadRegistry
     from memory.longterm import UserMemory
     from memory.semantic_cache.redis import RedisSemanticCache
@@ -137,9 +138,11 @@ class Runtime:
     def embedder(self) -> Embedder:
         """The embedder; its model loads on the first text embedded, not here."""
         if self._embedder is None:
+            from agents.embeddings.known import KnownFirst  # noqa: PLC0415
             from daert.adapters import build_embedder  # noqa: PLC0415
 
-            self._embedder = build_embedder(self.settings)
+            # A turn's question is embedded once; its vector is handed down (known_vectors).
+            self._embedder = KnownFirst(build_embedder(self.settings))
         return self._embedder
 
     async def gateway(self) -> ModelGateway:
@@ -254,6 +257,18 @@ class Runtime:
             )
 
         return await self._once("cache", build)
+
+    async def blobs(self) -> PostgresBlobStore:
+        """Rich outputs of runs (sandbox images), stored once and referenced."""
+
+        async def build() -> PostgresBlobStore:
+            from memory.blobs import PostgresBlobStore  # noqa: PLC0415
+
+            store = PostgresBlobStore(await self.pool())
+            await store.setup()
+            return store
+
+        return await self._once("blobs", build)
 
     async def retention(self) -> Retention:
         async def build() -> Retention:

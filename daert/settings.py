@@ -33,6 +33,7 @@ from pydantic_settings import (
 from core.deployments import ADAPTER_PREFIX, LOCAL_MODEL, DeploymentSpec
 from core.errors import ConfigError
 from core.paths import default_data_dir
+from tools.registry import TOOL_NAMES, ToolName
 
 ENV_PREFIX = "DAERT_"
 CONFIG_ENV = "DAERT_CONFIG"
@@ -58,8 +59,6 @@ class Aliases:
 
 
 ALIASES = Aliases()
-ToolName = Literal["retrieve", "kg", "web", "code", "crew"]
-TOOL_NAMES: tuple[ToolName, ...] = ("retrieve", "kg", "web", "code", "crew")
 
 
 def _is_loopback(host: str) -> bool:

@@ -33,8 +33,15 @@ class ToolSpec:
     exemplars: tuple[str, ...]  # how people ask for it: the embedding router's utterances
     timeout: TimeoutKind = "tool"
     cacheable: bool = False  # an answer from its results may be kept in the semantic cache
-    knowledge: bool = False  # it looks facts up: finding none means "I don't know"
+    # A knowledge tool looks facts up: where, as the answer names it when it finds none there
+    # (the answer is then "I don't know ... in <looks_in>", not a guess of the model's).
+    looks_in: str = ""
     solo: bool = False  # the router never runs a second route beside it
+
+    @property
+    def knowledge(self) -> bool:
+        """Whether it looks facts up: finding none means the answer is "I don't know"."""
+        return bool(self.looks_in)
 
     def planner_line(self) -> str:
         """The line of the planner's tool list that describes this tool."""
@@ -49,7 +56,7 @@ _SPECS = (
         port="store",
         runner="retrieve",
         cacheable=True,
-        knowledge=True,
+        looks_in="your documents",
         exemplars=(
             "what does our documentation say about this setting",
             "according to the handbook, how many vacation days do employees get",
@@ -79,7 +86,7 @@ _SPECS = (
         takes="a question about entities",
         port="graph",
         runner="kg",
-        knowledge=True,
+        looks_in="the knowledge graph",
         exemplars=(
             "who works with Alice",
             "how is Acme related to Globex",
@@ -107,7 +114,7 @@ _SPECS = (
         takes="a search query",
         port="web",
         runner="search_web",
-        knowledge=True,
+        looks_in="the web search",
         exemplars=(
             "what is the latest news about the election",
             "search the web for reviews of this laptop",

@@ -23,7 +23,7 @@ from core.errors import ConfigError
 from tools.registry import SOLO_TOOLS, TOOL_NAMES
 
 ROUTES: tuple[str, ...] = (*TOOL_NAMES, CHAT_ROUTE)
-ALONE = {CHAT_ROUTE, *SOLO_TOOLS}  # routes never paired with a second one
+ALONE = frozenset({CHAT_ROUTE, *SOLO_TOOLS})  # routes never paired with a second one
 CODE_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
 

@@ -7,25 +7,31 @@ embedded model cannot plan, and the embedding router alone routes for it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.gateway.structured import structured
+from tools.registry import TOOL_NAMES, TOOL_SPECS, ToolName
 
 if TYPE_CHECKING:
     from agents.gateway import GuidanceRunner, ModelGateway
 
-PLANNER_SYSTEM = """You plan how an assistant answers the user's latest message.
-Tools:
-- retrieve: search the user's documents (knowledge base). Input: a search query.
-- kg: query the knowledge graph of entities and relations. Input: a question about entities.
-- web: search the web for current or public information. Input: a search query.
-- code: run Python in a sandbox (maths, data, charts). Input: complete Python code.
-- crew: a research-and-write crew for long multi-step tasks. Input: the task.
+PLAN_RULES = """\
 Plan at most {max_steps} steps; steps in one plan run in parallel, so only plan steps that do
 not need each other's results. Plan no steps (done=true) when you can already answer: small
 talk, or the results so far suffice."""
+
+
+def planner_system(max_steps: int) -> str:
+    """The planner's system prompt: the task, every registered tool, the rules."""
+    tools = "".join(f"{spec.planner_line()}\n" for spec in TOOL_SPECS.values())
+    return (
+        "You plan how an assistant answers the user's latest message.\nTools:\n"
+        + tools
+        + PLAN_RULES.format(max_steps=max_steps)
+    )
+
 
 REPLAN = """Results so far:
 {results}
@@ -35,7 +41,7 @@ Plan further steps only if the results are not enough to answer; otherwise set d
 
 class PlannedStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tool: Literal["retrieve", "kg", "web", "code", "crew"]
+    tool: ToolName
     input: str = Field(min_length=1, max_length=4000)
 
 
@@ -52,7 +58,7 @@ class Planner:
         alias: str,
         *,
         max_steps: int = 3,
-        tools: Sequence[str] = ("retrieve", "kg", "web", "code", "crew"),
+        tools: Sequence[str] = TOOL_NAMES,
         guidance_runner: GuidanceRunner | None = None,
     ) -> None:
         self.gateway = gateway
@@ -71,7 +77,7 @@ class Planner:
         user_id: str | None = None,
     ) -> Plan:
         messages: list[dict[str, str]] = [
-            {"role": "system", "content": PLANNER_SYSTEM.format(max_steps=self.max_steps)}
+            {"role": "system", "content": planner_system(self.max_steps)}
         ]
         if context:
             messages.append({"role": "system", "content": f"Conversation so far:\n{context}"})

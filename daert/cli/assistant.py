@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,62 +17,77 @@ from daert.cli.context import settings_of
 from daert.cli.failures import unexpected
 from daert.cli.options import NoCache, Thread, User
 from daert.cli.render import print_error
+from graphs.assistant.events import (
+    CacheHit,
+    MemorySaved,
+    Reply,
+    RouteChosen,
+    RunDone,
+    RunEvent,
+    Token,
+    ToolFinished,
+    ToolStarted,
+)
 
 if TYPE_CHECKING:
+    from daert.runtime import Runtime
     from graphs.assistant.assistant import Assistant
 
 out = Console()
 err = Console(stderr=True)
 
 
-def _show_event(event: dict[str, Any], *, quiet: bool) -> None:
-    kind = event["type"]
-    if kind == "token":
-        out.print(event["text"], end="", highlight=False, soft_wrap=True, markup=False)
-    elif quiet:
+def _show_event(event: RunEvent, *, quiet: bool) -> None:
+    """One event on the terminal: the answer on stdout, the steps on stderr (dim)."""
+    if isinstance(event, Token):
+        out.print(event.text, end="", highlight=False, soft_wrap=True, markup=False)
         return
-    elif kind == "route":
-        err.print(f"[dim]route: {', '.join(event['routes'])}[/]")
-    elif kind == "tool_call" and event["status"] == "finished":
-        mark = "[green]ok[/]" if event["ok"] else "[red]failed[/]"
-        err.print(f"[dim]{event['tool']}: {mark} {escape(event['summary'])}[/]")
-    elif kind == "tool_call":
-        err.print(f"[dim]{event['tool']}: {escape(event['query'][:80])} ...[/]")
-    elif kind == "cache_hit":
-        err.print(f"[dim]cache hit (similarity {event['similarity']:.2f})[/]")
-    elif kind == "memory_saved":
-        err.print(f"[dim]remembered: {escape(event['text'])}[/]")
+    if quiet:
+        return
+    match event:
+        case RouteChosen(routes=routes):
+            err.print(f"[dim]route: {', '.join(routes)}[/]")
+        case ToolStarted(tool=tool, query=query):
+            err.print(f"[dim]{tool}: {escape(query[:80])} ...[/]")
+        case ToolFinished(tool=tool, ok=ok, summary=summary):
+            mark = "[green]ok[/]" if ok else "[red]failed[/]"
+            err.print(f"[dim]{tool}: {mark} {escape(summary)}[/]")
+        case CacheHit(similarity=similarity):
+            err.print(f"[dim]cache hit (similarity {similarity:.2f})[/]")
+        case MemorySaved(text=text):
+            err.print(f"[dim]remembered: {escape(text)}[/]")
+        case _:
+            pass
 
 
-def _show_sources(reply: dict[str, Any]) -> None:
-    citations = reply.get("citations") or []
-    if citations:
+async def _show_sources(reply: Reply, runtime: Runtime) -> None:
+    """The cited sources, and the images the code tool made (written to a temp folder)."""
+    if reply.citations:
         out.print("[bold]sources:[/]")
-        for i, source in enumerate(citations, 1):
+        for i, source in enumerate(reply.citations, 1):
             label = source["title"] if source["title"] != source["ref"] else ""
             out.print(f"  [{i}] {escape(source['ref'])}  [dim]{escape(label[:80])}[/]",
                       highlight=False)  # fmt: skip
-    images = [p for p in reply.get("parts") or [] if p.get("mime") == "image/png"]
+    images = [o for o in reply.outputs if o.mime == "image/png"]
     if images:
+        blobs = await runtime.blobs()
         folder = Path(tempfile.mkdtemp(prefix="daert-images-"))
-        for n, part in enumerate(images, 1):
+        for n, image in enumerate(images, 1):
             path = folder / f"image-{n}.png"
-            path.write_bytes(base64.b64decode(part["data"]))
+            path.write_bytes((await blobs.get(image.ref)).data)
             out.print(f"  image: {path}")
 
 
 async def _turn(
     assistant: Assistant, question: str, *, thread: str | None, user: str, cache: bool,
     quiet: bool = False,
-) -> dict[str, Any]:  # fmt: skip
-    reply: dict[str, Any] = {}
+) -> Reply:  # fmt: skip
     async for event in assistant.stream(question, thread_id=thread, user_id=user, cache=cache):
-        if event["type"] == "done":
-            reply = event["reply"]
-        else:
-            _show_event(event, quiet=quiet)
-    out.print()
-    return reply
+        if isinstance(event, RunDone):
+            out.print()
+            return event.reply
+        _show_event(event, quiet=quiet)
+    raise AssertionError("a turn always ends with `done`")  # pragma: no cover
 
 
 def ask(  # noqa: PLR0917 - a CLI command: typer passes options positionally
@@ -98,22 +112,26 @@ def ask(  # noqa: PLR0917 - a CLI command: typer passes options positionally
     if question == "-":
         question = typer.get_text_stream("stdin").read()
 
-    async def run() -> dict[str, Any]:
+    async def run() -> None:
         async with Runtime(settings) as runtime:
             assistant = await runtime.assistant()
             if as_json:
-                done = await assistant.ask(
+                reply = await assistant.ask(
                     question, thread_id=thread, user_id=user, cache=not no_cache
                 )
-                return done.to_dict()
-            return await _turn(assistant, question, thread=thread, user=user, cache=not no_cache)
+                data = reply.to_dict()
+                blobs = await runtime.blobs() if reply.outputs else None
+                for output in data["outputs"]:  # inline, for scripts that read the JSON
+                    assert blobs is not None  # noqa: S101 - fetched when there are outputs
+                    output["data"] = (await blobs.get(output["ref"])).base64
+                out.print_json(json.dumps(data, default=str))
+                return
+            reply = await _turn(assistant, question, thread=thread, user=user,
+                                cache=not no_cache)  # fmt: skip
+            await _show_sources(reply, runtime)
+            err.print(f"[dim]thread: {reply.thread_id}[/]")
 
-    reply = asyncio.run(run())
-    if as_json:
-        out.print_json(json.dumps(reply, default=str))
-        return
-    _show_sources(reply)
-    err.print(f"[dim]thread: {reply['thread_id']}[/]")
+    asyncio.run(run())
 
 
 def chat(
@@ -160,8 +178,8 @@ def chat(
                 try:
                     reply = await _turn(assistant, text, thread=current, user=user,
                                         cache=not no_cache, quiet=quiet)  # fmt: skip
-                    current = reply["thread_id"]
-                    _show_sources(reply)
+                    current = reply.thread_id
+                    await _show_sources(reply, runtime)
                 except DaertError as error:
                     print_error(err, error)
                 except Exception as error:  # noqa: BLE001 - one failed turn must not end the chat

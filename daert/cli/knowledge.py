@@ -13,12 +13,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.errors import DaertError, InputError, ServiceError
-from daert.cli.context import JsonFlag, settings_of
+from daert.cli.context import JsonFlag, settings_of, with_runtime
 from daert.cli.params import positive_seconds, within
 from daert.services.plan import UP_HINT, build_supervisor, endpoints
 from knowledge.ingest import DEFAULT_GROUP, DEFAULT_STREAM
 
 if TYPE_CHECKING:
+    from daert.runtime import Runtime
     from knowledge.ingest.pipeline import Ingestor, SourceResult
     from knowledge.vector.ports import Hit
 
@@ -44,7 +45,6 @@ def ingest(
     source failed.
     """
 
-    from daert.adapters import build_embedder, build_ingestor, build_vector_store  # noqa: PLC0415
     from knowledge.ingest.pipeline import SourceResult, expand  # noqa: PLC0415
 
     if any(not source.strip() for source in sources):
@@ -63,41 +63,34 @@ def ingest(
         raise InputError(
             "nothing to ingest", hint="name files, directories or URLs", code="no_sources"
         )
-    settings = settings_of(ctx)
-    urls = endpoints(settings, build_supervisor(settings))
-    store = build_vector_store(urls)
-    ingestor = build_ingestor(
-        settings, store, build_embedder(settings), collection, redis=urls.redis
-    )
+    names: list[str] = []
 
-    async def run() -> list[SourceResult]:
-        await store.setup()
-        try:
-            if remove:
-                return [
-                    SourceResult(s, "updated" if await ingestor.remove(s) else "skipped")
-                    for s in planned
-                ]
-            with Progress(
-                TextColumn("[bold]ingest"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.description}"),
-                console=err,
-                disable=as_json,
-            ) as bar:
-                task = bar.add_task("", total=len(planned))
+    async def run(runtime: Runtime) -> list[SourceResult]:
+        ingestor = await runtime.ingestor(collection)
+        names.append(ingestor.collection)
+        if remove:
+            return [
+                SourceResult(s, "updated" if await ingestor.remove(s) else "skipped")
+                for s in planned
+            ]
+        with Progress(
+            TextColumn("[bold]ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=err,
+            disable=as_json,
+        ) as bar:
+            task = bar.add_task("", total=len(planned))
 
-                def advance(result: SourceResult) -> None:
-                    bar.update(task, advance=1, description=escape(result.source[-60:]))
+            def advance(result: SourceResult) -> None:
+                bar.update(task, advance=1, description=escape(result.source[-60:]))
 
-                report = await ingestor.ingest(planned, on_result=advance)
-            return report.results
-        finally:
-            await store.aclose()
+            report = await ingestor.ingest(planned, on_result=advance)
+        return report.results
 
-    results = asyncio.run(run())
+    results = with_runtime(ctx, run)
     if as_json:
         out.print_json(data=[dataclasses.asdict(r) for r in results])
     else:
@@ -113,7 +106,7 @@ def ingest(
                   ("added", "updated", "unchanged", "failed", "skipped")}  # fmt: skip
         verb = "removed" if remove else "updated"
         out.print(
-            f"collection {ingestor.collection}: {counts['added']} added, {counts['updated']} "
+            f"collection {names[0]}: {counts['added']} added, {counts['updated']} "
             f"{verb}, {counts['unchanged']} unchanged, {counts['skipped']} not found, "
             f"{counts['failed']} failed; {sum(r.chunks for r in results)} chunks written"
         )
@@ -157,7 +150,6 @@ def search(  # noqa: PLR0917 - a CLI command: one parameter per option
 ) -> None:
     """Search the knowledge base: ranked chunks with scores and sources."""
 
-    from daert.adapters import build_embedder, build_vector_store  # noqa: PLC0415
     from knowledge.vector.ports import SearchOptions  # noqa: PLC0415
 
     settings = settings_of(ctx)
@@ -169,19 +161,14 @@ def search(  # noqa: PLR0917 - a CLI command: one parameter per option
                 f"bad filter {item!r}", hint="use --filter key=value", code="bad_filter"
             )
         parsed[key] = value
-    store = build_vector_store(endpoints(settings, build_supervisor(settings)))
-    embedder = build_embedder(settings)
     options = SearchOptions(k=k, filters=parsed, hybrid=hybrid, mmr=mmr, ef_search=ef_search)
 
-    async def run() -> list[Hit]:
-        await store.setup()
-        try:
-            [vector] = await embedder.embed([query])
-            return await store.search(collection or settings.collection, query, vector, options)
-        finally:
-            await store.aclose()
+    async def run(runtime: Runtime) -> list[Hit]:
+        [vector] = await runtime.embedder().embed([query])
+        store = await runtime.vector_store()
+        return await store.search(collection or settings.collection, query, vector, options)
 
-    hits = asyncio.run(run())
+    hits = with_runtime(ctx, run)
     if as_json:
         out.print_json(data=[dataclasses.asdict(h) for h in hits])
         return

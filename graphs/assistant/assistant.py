@@ -9,8 +9,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -18,6 +17,14 @@ from langgraph.errors import GraphRecursionError
 from langgraph.types import Durability, Overwrite
 
 from core.errors import DaertError, InputError
+from graphs.assistant.events import (
+    BaseEvent,
+    Reply,
+    ReplyBuilder,
+    RunDone,
+    RunEvent,
+    RunStarted,
+)
 from graphs.assistant.history import (
     ThreadForbidden,
     ThreadNotFound,
@@ -25,8 +32,7 @@ from graphs.assistant.history import (
     check_thread_id,
     read_history,
 )
-from graphs.assistant.state import CacheInfo, Source
-from memory.context import message_text
+from graphs.assistant.turn import TurnContext
 from memory.longterm import check_user
 
 if TYPE_CHECKING:
@@ -34,21 +40,6 @@ if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
     from memory.checkpoints import ThreadRegistry
-
-
-@dataclass
-class Reply:
-    thread_id: str
-    text: str
-    citations: list[Source] = field(default_factory=list)
-    routes: list[str] = field(default_factory=list)
-    cache: CacheInfo = field(default_factory=CacheInfo)
-    tools: list[dict[str, Any]] = field(default_factory=list)
-    parts: list[dict[str, str]] = field(default_factory=list)
-    memories: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Assistant:
@@ -108,8 +99,8 @@ class Assistant:
         user_id: str = "local",
         cache: bool = True,
         memory: bool = True,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Events of one turn: thread, step, route, tool_call, cache_hit, token..., done."""
+    ) -> AsyncIterator[RunEvent]:
+        """The events of one turn: `run_started` first, `done` (with the reply) last."""
         thread_id = self._check(question, thread_id, user_id)
         await self._owner_check(thread_id, user_id)
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
@@ -122,17 +113,20 @@ class Assistant:
                 "started": time.time(),
                 "routes": [],
                 "plan": [],
-                "citations": [],
-                "cached_answer": "",
                 "cache": {},
                 "options": {"cache": cache, "memory": memory},
             }
-            yield {"type": "thread", "thread_id": thread_id}
+            context = TurnContext(thread_id=thread_id, user_id=user_id, question=question)
+            builder = ReplyBuilder(thread_id)
+            yield RunStarted(thread_id=thread_id)
             try:
                 async for event in self.graph.astream(
-                    turn, config, stream_mode="custom", durability=self.durability
-                ):
-                    yield event
+                    turn, config, context=context, stream_mode="custom",
+                    durability=self.durability,
+                ):  # fmt: skip
+                    if isinstance(event, BaseEvent):  # the nodes write only these
+                        builder.add(event)
+                        yield cast("RunEvent", event)
             except GraphRecursionError as err:
                 raise DaertError(
                     "the assistant did not finish within its step limit",
@@ -141,35 +135,16 @@ class Assistant:
                 ) from err
             if self.registry is not None:
                 await self.registry.touch(thread_id, user_id, question)
-            reply = await self._reply(thread_id, user_id)
         if len(self._locks) > 10_000:
             self._locks = {k: v for k, v in self._locks.items() if v.locked()}
-        yield {"type": "done", "reply": reply.to_dict()}
+        yield RunDone(reply=builder.reply())
 
     async def ask(self, question: str, **options: Any) -> Reply:
-        reply: dict[str, Any] | None = None
+        """One turn, its reply only."""
         async for event in self.stream(question, **options):
-            if event["type"] == "done":
-                reply = event["reply"]
-        assert reply is not None  # noqa: S101 - stream always ends with done
-        return Reply(**reply)
-
-    async def _reply(self, thread_id: str, user_id: str) -> Reply:
-        values = (await self.graph.aget_state(self._config(thread_id, user_id))).values
-        last = values["messages"][-1]
-        results = values.get("results", [])
-        return Reply(
-            thread_id=thread_id,
-            text=message_text(last),
-            citations=list(values.get("citations", [])),
-            routes=list(values.get("routes", [])),
-            cache=values.get("cache", {}),
-            tools=[
-                {k: r.get(k) for k in ("tool", "query", "ok", "summary", "error")} for r in results
-            ],
-            parts=[p for r in results for p in r.get("parts", [])],
-            memories=list(values.get("memories", [])),
-        )
+            if isinstance(event, RunDone):
+                return event.reply
+        raise AssertionError("a turn always ends with `done`")  # pragma: no cover
 
     async def history(self, thread_id: str, user_id: str) -> list[dict[str, Any]]:
         """The messages of a thread, oldest first, with each answer's citations."""

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.graph import START, StateGraph
 
-from graphs.assistant.state import TOOLS, AssistantState, ToolCall
+from graphs.assistant.state import AssistantState, ToolCall
+from graphs.assistant.turn import TurnContext
+from tools.registry import TOOL_NAMES
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -22,11 +24,11 @@ def build_graph(
     checkpointer: BaseCheckpointSaver[Any] | None = None,
     store: BaseStore | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    builder = StateGraph(AssistantState)
+    builder = StateGraph(AssistantState, context_schema=TurnContext)
     builder.add_node("route", nodes.route)
-    for tool in TOOLS:
+    for tool in TOOL_NAMES:
         # A tool node's input is the ToolCall its Send carries, not the graph state.
-        builder.add_node(tool, nodes.run_tool, input_schema=ToolCall)  # type: ignore[arg-type]
+        builder.add_node(tool, nodes.run_tool, input_schema=ToolCall)  # type: ignore[call-overload]
     builder.add_node("answer", nodes.answer)
     builder.add_node("summarize", nodes.summarize)
     builder.add_edge(START, "route")

@@ -1,6 +1,6 @@
 """The assistant's nodes. Each returns a `Command` whose `goto` type names where it may go.
 
-route -> (retrieve | kg | web | code | crew)* -> answer [-> summarize]
+route -> (a node per tool of tools/registry.py)* -> answer [-> summarize]
 """
 
 from __future__ import annotations
@@ -14,22 +14,34 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
+from agents.embeddings.known import known_vectors
 from core.errors import DaertError
 from graphs.assistant import prompts
-from graphs.assistant.state import (
-    TOOLS,
-    AssistantState,
-    CacheInfo,
-    Source,
-    ToolCall,
-    ToolResult,
+from graphs.assistant.events import (
+    CacheChecked,
+    CacheHit,
+    MemoryRecalled,
+    MemorySaved,
+    OutputRef,
+    PlannerFailed,
+    RouteChosen,
+    RunEvent,
+    SourcesCited,
+    StepChanged,
+    Token,
+    ToolFinished,
+    ToolStarted,
 )
+from graphs.assistant.state import AssistantState, CacheInfo, Source, ToolCall, ToolResult
+from graphs.assistant.turn import TurnContext
 from memory.context import message_text, needs_summary, recent, role, self_contained
 from memory.longterm import facts_in
 from memory.semantic_cache.ports import CacheScope
 from memory.summarize import fallback_summary, summarize
+from tools.registry import CACHEABLE_TOOLS, KNOWLEDGE_TOOLS, TOOL_NAMES, ToolName
 
 if TYPE_CHECKING:
     from agents.gateway import ModelGateway
@@ -37,13 +49,12 @@ if TYPE_CHECKING:
     from agents.router.planner import Planner
     from graphs.assistant.tools import Toolbox
     from memory.longterm import UserMemory
-    from memory.semantic_cache.ports import CacheHit, SemanticCache
+    from memory.semantic_cache.ports import CacheHit as CachedAnswer
+    from memory.semantic_cache.ports import SemanticCache
 
 log = logging.getLogger("daert.assistant")
-ToolNode = Literal["retrieve", "kg", "web", "code", "crew"]
 CITE = re.compile(r"\[(\d{1,2})\]")
-CACHEABLE_ROUTES = {"retrieve", "chat"}
-KNOWLEDGE_ROUTES = {"retrieve", "kg", "web"}
+CACHEABLE_ROUTES = frozenset({*CACHEABLE_TOOLS, "chat"})  # "chat": answered without tools
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ def _ids(config: RunnableConfig) -> tuple[str, str]:
     return str(conf.get("thread_id", "")), str(conf.get("user_id", "anonymous"))
 
 
-def _emit(event: dict[str, Any]) -> None:
+def _emit(event: RunEvent) -> None:
     get_stream_writer()(event)
 
 
@@ -120,28 +131,41 @@ class Nodes:
     # --- route ---------------------------------------------------------------------------
 
     async def route(
-        self, state: AssistantState, config: RunnableConfig
-    ) -> Command[Literal["retrieve", "kg", "web", "code", "crew", "answer"]]:
-        _emit({"type": "step", "node": "route", "status": "started"})
+        self, state: AssistantState, *, runtime: Runtime[TurnContext]
+    ) -> Command[Literal[ToolName, "answer"]]:
+        _emit(StepChanged(node="route", status="started"))
         if state.get("steps", 0) == 0:
-            command = await self._first_route(state, config)
+            command = await self._first_route(state, runtime.context)
         else:
-            command = await self._next_route(state, config)
-        _emit({"type": "step", "node": "route", "status": "finished"})
+            command = await self._next_route(state, runtime.context)
+        _emit(StepChanged(node="route", status="finished"))
         return command
 
-    async def _first_route(self, state: AssistantState, config: RunnableConfig) -> Command[Any]:
-        thread_id, user = _ids(config)
+    async def _first_route(self, state: AssistantState, turn: TurnContext) -> Command[Any]:
+        """Embed the question (once for the whole turn), remember and recall user facts,
+        answer from the cache when it can, else plan the first tool calls."""
+        thread_id, user = turn.thread_id, turn.user_id
         question = message_text(state["messages"][-1])
+        turn.question = question
+        turn.vector = vector = await self.toolbox.embed(question)
+        with known_vectors(self.toolbox.embedder, {question: vector}):
+            return await self._first_route_with(state, thread_id, user, turn, vector)
+
+    async def _first_route_with(
+        self, state: AssistantState, thread_id: str, user: str, turn: TurnContext,
+        vector: list[float],
+    ) -> Command[Any]:  # fmt: skip
+        question = turn.question
         options = state.get("options", {})
         update: dict[str, Any] = {"question": question, "memories": []}
         if self.memory is not None and options.get("memory", True):
             for fact in facts_in(question):
                 await self.memory.remember(user, fact)
-                _emit({"type": "memory_saved", "text": fact})
+                _emit(MemorySaved(text=fact))
             update["memories"] = [m.text for m in await self.memory.recall(user, question)]
+            if update["memories"]:
+                _emit(MemoryRecalled(texts=update["memories"]))
         earlier = sum(1 for m in state["messages"][:-1] if isinstance(m, HumanMessage))
-        vector = await self.toolbox.embed(question)
         cache: CacheInfo = {"checked": False, "hit": False}
         if self.cache is None or not options.get("cache", True):
             cache["skipped"] = "cache disabled for this request"
@@ -151,23 +175,23 @@ class Nodes:
             hit = await self._cached(question, vector, user, cache)
             if hit is not None:
                 cache["hit"], cache["similarity"] = True, round(hit.similarity, 4)
-                _emit({"type": "cache_hit", "similarity": hit.similarity, "question": hit.question})
-                update |= {"cache": cache, "routes": ["cache"], "plan": [],
-                           "citations": hit.metadata.get("citations", []),
-                           "cached_answer": hit.answer}  # fmt: skip
+                _emit(CacheHit(similarity=hit.similarity, question=hit.question))
+                turn.cached_answer = hit.answer
+                turn.cached_citations = list(hit.metadata.get("citations", []))
+                update |= {"cache": cache, "routes": ["cache"], "plan": []}
                 return Command(goto="answer", update=update)
         update["cache"] = cache
-        steps = await self._plan(question, state, thread_id, user, vector)
+        steps, chosen = await self._plan(question, state, thread_id, user, vector)
         routes: list[str] = sorted({c["tool"] for c in steps}) or ["chat"]
         update |= {"routes": routes, "plan": steps, "steps": 1 if steps else 0}
-        _emit({"type": "route", "routes": routes})
+        _emit(chosen.model_copy(update={"routes": routes}))
         if not steps:
             return Command(goto="answer", update=update)
         return Command(goto=[Send(c["tool"], c) for c in steps], update=update)
 
     async def _cached(
         self, question: str, vector: list[float], user: str, cache: CacheInfo
-    ) -> CacheHit | None:
+    ) -> CachedAnswer | None:
         """A cached answer, if any; a cache that is down is skipped, never fatal to the turn."""
         assert self.cache is not None  # noqa: S101 - checked by the caller
         try:
@@ -186,7 +210,8 @@ class Nodes:
         thread_id: str,
         user: str,
         vector: list[float],
-    ) -> list[ToolCall]:
+    ) -> tuple[list[ToolCall], RouteChosen]:
+        """The first tool calls, and who chose them (the planner, else the router)."""
         allowed = set(self.toolbox.available)
         if self.planner is not None:
             try:
@@ -194,23 +219,24 @@ class Nodes:
                 plan = await self.planner.plan(
                     question, context=context, thread_id=thread_id, user_id=user
                 )
-                return [
+                calls = [
                     ToolCall(tool=s.tool, query=s.input, step=1)
                     for s in plan.steps
                     if s.tool in allowed
                 ]
+                return calls, RouteChosen(routes=[], by="planner")
             except DaertError as err:  # a planner that fails hands over to the router
-                _emit({"type": "planner_failed", "error": err.code})
+                _emit(PlannerFailed(code=err.code))
         decision = await self.router.route(question, vector)
-        _emit({"type": "router", "routes": decision.routes, "reason": decision.reason})
-        return [
+        calls = [
             ToolCall(tool=r, query=question, step=1)
             for r in decision.routes
-            if r in allowed and r in TOOLS
+            if r in allowed and r in TOOL_NAMES
         ]
+        return calls, RouteChosen(routes=decision.routes, by="router", reason=decision.reason)
 
-    async def _next_route(self, state: AssistantState, config: RunnableConfig) -> Command[Any]:
-        thread_id, user = _ids(config)
+    async def _next_route(self, state: AssistantState, turn: TurnContext) -> Command[Any]:
+        thread_id, user = turn.thread_id, turn.user_id
         steps = state.get("steps", 0)
         out_of_time = time.time() - state.get("started", time.time()) > self.config.time_budget
         if self.planner is None or steps >= self.config.max_steps or out_of_time:
@@ -222,7 +248,7 @@ class Nodes:
                 results=results, thread_id=thread_id, user_id=user,
             )  # fmt: skip
         except DaertError as err:
-            _emit({"type": "planner_failed", "error": err.code})
+            _emit(PlannerFailed(code=err.code))
             return Command(goto="answer")
         allowed = set(self.toolbox.available)
         calls = [ToolCall(tool=s.tool, query=s.input, step=steps + 1)
@@ -230,7 +256,7 @@ class Nodes:
         if plan.done or not calls:
             return Command(goto="answer")
         routes = sorted({*state.get("routes", []), *(c["tool"] for c in calls)})
-        _emit({"type": "route", "routes": routes, "step": steps + 1})
+        _emit(RouteChosen(routes=routes, step=steps + 1, by="planner"))
         return Command(
             goto=[Send(c["tool"], c) for c in calls],
             update={"steps": steps + 1, "routes": routes, "plan": calls},
@@ -238,37 +264,44 @@ class Nodes:
 
     # --- tools -------------------------------------------------------------------------
 
-    async def run_tool(self, call: ToolCall, config: RunnableConfig) -> Command[Literal["route"]]:
-        thread_id, _ = _ids(config)
-        _emit(
-            {"type": "tool_call", "tool": call["tool"], "query": call["query"], "status": "started"}
-        )
-        result = await self.toolbox.run(call, session=thread_id or "default")
-        _emit({"type": "tool_call", "tool": call["tool"], "status": "finished", "ok": result["ok"],
-               "summary": result["summary"]})  # fmt: skip
+    async def run_tool(
+        self, call: ToolCall, *, runtime: Runtime[TurnContext]
+    ) -> Command[Literal["route"]]:
+        turn = runtime.context
+        thread_id = turn.thread_id
+        _emit(ToolStarted(tool=call["tool"], query=call["query"], step=call["step"]))
+        known = {turn.question: turn.vector} if turn.vector is not None else {}
+        # A tool asked the question itself reuses its vector.
+        with known_vectors(self.toolbox.embedder, known):
+            result = await self.toolbox.run(call, session=thread_id or "default")
+        outputs = [OutputRef(mime=p["mime"], ref=p["ref"]) for p in result.get("parts", [])]
+        _emit(ToolFinished(tool=call["tool"], query=call["query"], ok=result["ok"],
+                           summary=result["summary"], error=result.get("error"),
+                           outputs=outputs))  # fmt: skip
         return Command(goto="route", update={"results": [result]})
 
     # --- answer ------------------------------------------------------------------------
 
     async def answer(
-        self, state: AssistantState, config: RunnableConfig
+        self, state: AssistantState, *, runtime: Runtime[TurnContext]
     ) -> Command[Literal["summarize", "__end__"]]:
-        _emit({"type": "step", "node": "answer", "status": "started"})
-        thread_id, user = _ids(config)
+        _emit(StepChanged(node="answer", status="started"))
+        turn = runtime.context
+        thread_id, user = turn.thread_id, turn.user_id
         cache = dict(state.get("cache", {}))
         routes = state.get("routes", [])
         results = state.get("results", [])
         question = state.get("question", "")
         if cache.get("hit"):
-            text = state.get("cached_answer", "")
-            citations = list(state.get("citations", []))
-            _emit({"type": "token", "text": text})
+            text = turn.cached_answer
+            citations = [Source(**c) for c in turn.cached_citations]  # type: ignore[typeddict-item]
+            _emit(Token(text=text))
         else:
             sources = collect_sources(results)
-            needs_knowledge = bool(routes) and set(routes) <= KNOWLEDGE_ROUTES
+            needs_knowledge = bool(routes) and set(routes) <= KNOWLEDGE_TOOLS
             if needs_knowledge and not sources:
                 text, citations = prompts.dont_know(routes, results), []
-                _emit({"type": "token", "text": text})
+                _emit(Token(text=text))
             else:
                 text = await self._generate(state, sources, results, thread_id, user)
                 citations = cited(text, sources)
@@ -282,7 +315,7 @@ class Nodes:
                 and text.strip()
                 and not text.startswith("I don't know")
             ):
-                vector = await self.toolbox.embed(question)
+                vector = turn.vector or await self.toolbox.embed(question)
                 try:
                     await self.cache.store(
                         question, vector, text, self.scope(user),
@@ -293,8 +326,10 @@ class Nodes:
                     log.warning("the answer was not cached: %s", err.message)
         message = AIMessage(content=text, response_metadata={"citations": citations,
                                                              "routes": routes})  # fmt: skip
-        _emit({"type": "step", "node": "answer", "status": "finished"})
-        update = {"messages": [message], "citations": citations, "cache": cache}
+        _emit(SourcesCited(citations=[dict(c) for c in citations]))
+        _emit(CacheChecked(**cache))
+        _emit(StepChanged(node="answer", status="finished"))
+        update = {"messages": [message], "cache": cache}
         messages = [*state["messages"], message]
         if needs_summary(messages, state.get("summarized", 0), self.config.history_tokens):
             return Command(goto="summarize", update=update)
@@ -327,7 +362,7 @@ class Nodes:
             max_tokens=self.config.answer_max_tokens,
         ):  # fmt: skip
             pieces.append(piece)
-            _emit({"type": "token", "text": piece})
+            _emit(Token(text=piece))
         return "".join(pieces).strip()
 
     # --- summarize ---------------------------------------------------------------------
@@ -335,7 +370,7 @@ class Nodes:
     async def summarize(
         self, state: AssistantState, config: RunnableConfig
     ) -> Command[Literal["__end__"]]:
-        _emit({"type": "step", "node": "summarize", "status": "started"})
+        _emit(StepChanged(node="summarize", status="started"))
         thread_id, _ = _ids(config)
         messages = state["messages"]
         start = state.get("summarized", 0)
@@ -351,5 +386,5 @@ class Nodes:
                 )  # fmt: skip
             except DaertError:
                 summary = fallback_summary(summary, older)
-        _emit({"type": "step", "node": "summarize", "status": "finished"})
+        _emit(StepChanged(node="summarize", status="finished"))
         return Command(goto="__end__", update={"summary": summary, "summarized": max(cut, start)})

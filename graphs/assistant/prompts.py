@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from graphs.assistant.state import Source, ToolResult
+from tools.registry import TOOL_SPECS
 
 CONTEXT = """Sources (cite them by number, like [1]):
 {sources}
 
 Question: {question}"""
 
-NO_SOURCES = {
-    "retrieve": "your documents",
-    "kg": "the knowledge graph",
-    "web": "the web search",
-}
+NO_SOURCES = {name: spec.looks_in for name, spec in TOOL_SPECS.items() if spec.looks_in}
 
 
 def system_message(prompt: str, memories: Sequence[str], summary: str) -> str:

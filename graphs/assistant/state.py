@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-Tool = Literal["retrieve", "kg", "web", "code", "crew"]
-TOOLS: tuple[Tool, ...] = ("retrieve", "kg", "web", "code", "crew")
+from tools.registry import ToolName
+
 SourceKind = Literal["chunk", "graph", "web", "code"]
 
 
@@ -29,7 +29,7 @@ class Source(TypedDict):
 class ToolCall(TypedDict):
     """One planned step: which tool, with what input. Sent to the tool's node."""
 
-    tool: Tool
+    tool: ToolName
     query: str
     step: int
 
@@ -37,13 +37,13 @@ class ToolCall(TypedDict):
 class ToolResult(TypedDict):
     """What a tool gave back. A failure is a result too: the model is told, the run goes on."""
 
-    tool: Tool
+    tool: ToolName
     query: str
     ok: bool
     summary: str  # one line for step events and the planner
     sources: list[Source]
     error: NotRequired[str]
-    parts: NotRequired[list[dict[str, str]]]  # rich outputs (image/png, text/html) from code
+    parts: NotRequired[list[dict[str, str]]]  # rich outputs of code: {mime, ref} (blob store)
 
 
 class CacheInfo(TypedDict, total=False):
@@ -70,7 +70,5 @@ class AssistantState(TypedDict):
     steps: NotRequired[int]
     started: NotRequired[float]  # time.time() the turn began (the time budget)
     cache: NotRequired[CacheInfo]
-    citations: NotRequired[list[Source]]
-    cached_answer: NotRequired[str]
     memories: NotRequired[list[str]]  # user facts recalled for this turn
     options: NotRequired[dict[str, Any]]  # per-turn request options (cache opt-out, ...)

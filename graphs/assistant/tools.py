@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import base64
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,20 +20,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.gateway.structured import structured
 from agents.router.embedding import CODE_FENCE
 from core.errors import DaertError, InputError
-from graphs.assistant.state import Source, Tool, ToolCall, ToolResult
+from graphs.assistant.state import Source, ToolCall, ToolResult
 from knowledge.graph import nl2cypher
 from knowledge.graph.ports import entity_key
 from knowledge.vector.ports import SearchOptions
+from tools.registry import TOOL_SPECS, TimeoutKind, ToolName
 
 if TYPE_CHECKING:
     from agents.embeddings.ports import Embedder
     from agents.gateway import GuidanceRunner, ModelGateway
     from knowledge.graph.ports import GraphStore
     from knowledge.vector.ports import VectorStore
+    from memory.blobs import BlobStore
     from tools.code_exec.ports import CodeSandbox, ExecutionResult
     from tools.web_search.ports import WebSearch
 
 CrewRunner = Callable[[str], Awaitable[tuple[str, list[Source]]]]
+ToolRunner = Callable[[ToolCall, str], Awaitable[ToolResult]]  # (call, session) -> result
 MAX_SOURCE_CHARS = 2000
 
 FIND_ENTITIES = (
@@ -74,7 +78,10 @@ def extract_code(text: str) -> str | None:
 
 @dataclass
 class Toolbox:
-    """What the graph may call; a `None` port means the tool is not available here."""
+    """What the graph may call; a `None` port means the tool is not available here.
+
+    Each tool's spec (`tools/registry.py`) names its port attribute and its runner method here.
+    """
 
     embedder: Embedder
     store: VectorStore | None = None
@@ -87,6 +94,7 @@ class Toolbox:
     coder_alias: str = "default"
     cypher_alias: str | None = None  # set when a capable model may write Cypher
     guidance_runner: GuidanceRunner | None = None
+    blobs: BlobStore | None = None  # where the code tool's images go (left out when None)
     k: int = 5
     min_relevance: float = 0.3
     timeout: float = 60.0
@@ -94,12 +102,17 @@ class Toolbox:
     crew_timeout: float = 180.0  # the crew bounds itself; this is the backstop
 
     @property
-    def available(self) -> list[Tool]:
-        have: dict[Tool, object] = {
-            "retrieve": self.store, "kg": self.graph, "web": self.web,
-            "code": self.sandbox, "crew": self.crew,
-        }  # fmt: skip
-        return [name for name, port in have.items() if port is not None]
+    def available(self) -> list[ToolName]:
+        return [name for name, spec in TOOL_SPECS.items() if getattr(self, spec.port) is not None]
+
+    def limit(self, kind: TimeoutKind) -> float:
+        """Seconds one call may take (the sandbox and the crew bound themselves: a backstop)."""
+        limits: dict[TimeoutKind, float] = {
+            "tool": self.timeout,
+            "code": self.code_timeout + 10,
+            "crew": self.crew_timeout + 10,
+        }
+        return limits[kind]
 
     async def embed(self, text: str) -> list[float]:
         return (await self.embedder.embed([text]))[0]
@@ -108,18 +121,11 @@ class Toolbox:
         """Run one call within the tool timeout; every failure becomes a failed result."""
         if call["tool"] not in self.available:
             return failed(call, f"the {call['tool']} tool is not configured on this server")
-        runner: dict[Tool, Callable[[], Awaitable[ToolResult]]] = {
-            "retrieve": lambda: self.retrieve(call),
-            "kg": lambda: self.kg(call),
-            "web": lambda: self.search_web(call),
-            "code": lambda: self.code(call, session),
-            "crew": lambda: self.research(call),
-        }
-        limit = {"code": self.code_timeout + 10, "crew": self.crew_timeout + 10}.get(
-            call["tool"], self.timeout
-        )
+        spec = TOOL_SPECS[call["tool"]]
+        runner: ToolRunner = getattr(self, spec.runner)
+        limit = self.limit(spec.timeout)
         try:
-            return await asyncio.wait_for(runner[call["tool"]](), timeout=limit)
+            return await asyncio.wait_for(runner(call, session), timeout=limit)
         except TimeoutError:
             return failed(call, f"no result within {limit:.0f} s")
         except DaertError as err:
@@ -127,7 +133,7 @@ class Toolbox:
         except Exception as err:  # noqa: BLE001 - a tool's bug is reported to the model, not fatal
             return failed(call, f"{type(err).__name__}: {str(err)[:300]}")
 
-    async def retrieve(self, call: ToolCall) -> ToolResult:
+    async def retrieve(self, call: ToolCall, session: str) -> ToolResult:
         assert self.store is not None  # noqa: S101 - checked by run()
         vector = await self.embed(call["query"])
         try:
@@ -149,7 +155,7 @@ class Toolbox:
             summary=f"{len(sources)} relevant passages (of {len(hits)} searched)",
         )  # fmt: skip
 
-    async def kg(self, call: ToolCall) -> ToolResult:
+    async def kg(self, call: ToolCall, session: str) -> ToolResult:
         assert self.graph is not None  # noqa: S101 - checked by run()
         if self.cypher_alias is not None and self.gateway is not None:
             try:
@@ -198,7 +204,7 @@ class Toolbox:
         return ToolResult(tool="kg", query=call["query"], ok=True, sources=sources,
                           summary=f"{len(sources)} facts about {', '.join(names)}")  # fmt: skip
 
-    async def search_web(self, call: ToolCall) -> ToolResult:
+    async def search_web(self, call: ToolCall, session: str) -> ToolResult:
         assert self.web is not None  # noqa: S101 - checked by run()
         results = await self.web.search(call["query"], k=self.k)
         sources = [
@@ -224,7 +230,15 @@ class Toolbox:
             code = written.code
         result = await self.sandbox.execute(code, session=session, timeout=self.code_timeout)
         text = render_execution(code, result)
-        parts = [{"mime": p.mime, "data": p.data} for p in result.parts]
+        parts = []
+        if self.blobs is not None:  # stored once; checkpoints and events carry the reference
+            for part in result.parts:
+                data = (
+                    base64.b64decode(part.data)
+                    if part.mime.startswith("image/")
+                    else (part.data.encode())
+                )
+                parts.append({"mime": part.mime, "ref": await self.blobs.put(part.mime, data)})
         ref = f"code:{result.session or session}"
         source = Source(kind="code", ref=ref, title="code execution",
                         text=text[:MAX_SOURCE_CHARS], score=1.0)  # fmt: skip
@@ -235,7 +249,7 @@ class Toolbox:
             done["error"] = result.error or "error"
         return done
 
-    async def research(self, call: ToolCall) -> ToolResult:
+    async def research(self, call: ToolCall, session: str) -> ToolResult:
         assert self.crew is not None  # noqa: S101 - checked by run()
         text, sources = await self.crew(call["query"])
         report = Source(kind="chunk", ref="crew:report", title="research crew report",

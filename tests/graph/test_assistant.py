@@ -7,15 +7,19 @@ the text the reply expects, and on replies left unused.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agents.embeddings.known import KnownFirst
+from agents.embeddings.ports import Embedder
 from agents.testing.openai_double import OpenAIDouble, ok
 from core.errors import InputError
 from daert.adapters import build_embedder, build_ingestor, build_vector_store
 from daert.services.plan import build_supervisor, endpoints
+from graphs.assistant.events import RunDone, ToolFinished, ToolStarted
 from tests.conftest import Stack
 from tests.graph.conftest import Opener, assistant_settings
 from tests.support.assistant import AssistantRuntime
@@ -49,6 +53,36 @@ async def ingest(
     finally:
         await store.aclose()
     return str(doc)
+
+
+class CountingEmbedder:
+    """The real embedder, counting each text it is asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+        self.name, self.dimension = inner.name, inner.dimension
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.texts += texts
+        return await self.inner.embed(texts)
+
+
+async def test_a_turn_embeds_its_question_once(
+    runtime: AssistantRuntime, model: OpenAIDouble, stack: Stack, collection: str, tmp_path: Path
+) -> None:
+    """Route, memory recall, retrieval and the cache all use the question's vector; the
+    embedder sees the question once (it used to see it four times)."""
+    await ingest(stack, model, collection, tmp_path)
+    shared = runtime.runtime.embedder()
+    assert isinstance(shared, KnownFirst)
+    counting = CountingEmbedder(shared.inner)
+    shared.inner = counting
+    question = "Which port does the Zephyr service listen on?"
+    model.then(ok("Zephyr listens on port 7421 [1].", expect="port 7421"))
+    reply = await runtime.assistant.ask(question, user_id="embed-once")
+    assert reply.routes == ["retrieve"] and reply.cache.get("stored") is True
+    assert counting.texts.count(question) == 1, counting.texts
 
 
 async def test_retrieval_answer_cites_the_document_and_is_cached(
@@ -159,17 +193,16 @@ async def test_planner_runs_independent_steps_in_parallel_then_replans(
     )
     async with open_runtime(planner_capable=True) as rt:
         events = [e async for e in rt.assistant.stream("Zephyr port, doubled?", user_id="p")]
-    kinds = [e["type"] for e in events]
-    started = [i for i, e in enumerate(events) if e["type"] == "tool_call"
-               and e["status"] == "started"]  # fmt: skip
-    finished = [i for i, e in enumerate(events) if e["type"] == "tool_call"
-                and e["status"] == "finished"]  # fmt: skip
+    kinds = [e.type for e in events]
+    started = [i for i, e in enumerate(events) if isinstance(e, ToolStarted)]
+    finished = [i for i, e in enumerate(events) if isinstance(e, ToolFinished)]
     assert len(started) == 2 and len(finished) == 2
     assert max(started) < min(finished), "both tools start before either finishes"
-    reply = events[-1]["reply"]
-    assert kinds[0] == "thread" and kinds[-1] == "done"
-    assert sorted(reply["routes"]) == ["code", "retrieve"]
-    assert {c["kind"] for c in reply["citations"]} == {"chunk", "code"}
+    done = events[-1]
+    assert isinstance(done, RunDone)
+    assert kinds[0] == "run_started" and kinds[-1] == "done"
+    assert sorted(done.reply.routes) == ["code", "retrieve"]
+    assert {c["kind"] for c in done.reply.citations} == {"chunk", "code"}
     assert "token" in kinds
 
 
