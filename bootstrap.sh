@@ -95,6 +95,8 @@ for e in "${extras[@]}"; do [ -n "$e" ] && extra_args+=(--extra "$e"); done
 say "syncing $VENV with uv.lock: daert[$EXTRAS] (the first time builds Redis+FalkorDB and llama.cpp, ~8 min on 2 cores, and downloads PyTorch; cached after)"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 # --locked: stop when pyproject.toml and uv.lock disagree (run `make lock` to upgrade on purpose).
-"$UV" sync --locked --python "$PY" "${extra_args[@]}" \
+# --compile-bytecode: as pip does, so that no command compiles the libraries it imports on
+# every start (where PYTHONDONTWRITEBYTECODE is set, nothing else would); ~50 s the first time.
+"$UV" sync --locked --compile-bytecode --python "$PY" "${extra_args[@]}" \
   || die "installing daert[$EXTRAS] from uv.lock failed" \
     "if it says the lock needs updating, run \`make lock\` and commit uv.lock; otherwise the lines above say which package failed"

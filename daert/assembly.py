@@ -106,7 +106,7 @@ async def build_assistant(runtime: Runtime) -> Assistant:
         fallback=settings.router_fallback,
         enabled=[*toolbox.available, "chat"],
     )
-    await router.setup()
+    await router.setup(cache_dir=settings.data_dir / "cache")
     planner = None
     if settings.planner_capable:
         planner = Planner(gateway, aliases.planner, max_steps=settings.plan_max_calls,

@@ -8,7 +8,10 @@ within `margin`. Below the threshold the `fallback` route is taken.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -22,6 +25,7 @@ from agents.router.exemplars import CHAT_ROUTE, DEFAULT_EXEMPLARS
 from core.errors import ConfigError
 from tools.registry import SOLO_TOOLS, TOOL_NAMES
 
+log = logging.getLogger("daert.router")
 ROUTES: tuple[str, ...] = (*TOOL_NAMES, CHAT_ROUTE)
 ALONE = frozenset({CHAT_ROUTE, *SOLO_TOOLS})  # routes never paired with a second one
 CODE_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -73,6 +77,42 @@ def load_exemplars(path: Path | None, *, replace: bool = False) -> dict[str, lis
     return merged
 
 
+def _vector_file(
+    folder: Path, embedder: Embedder, labels: Sequence[str], texts: Sequence[str]
+) -> Path:
+    key = hashlib.sha256(
+        json.dumps([embedder.name, embedder.dimension, list(labels), list(texts)]).encode()
+    ).hexdigest()
+    return folder / f"router-exemplars-{key[:32]}.npy"
+
+
+def _read_vectors(path: Path | None, shape: tuple[int, int]) -> np.ndarray | None:
+    """The stored vectors, or None when there are none (or they do not fit: recomputed)."""
+    if path is None:
+        return None
+    try:
+        vectors: np.ndarray = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if vectors.shape != shape or vectors.dtype != np.float32:
+        return None
+    return vectors
+
+
+def _write_vectors(path: Path | None, vectors: np.ndarray) -> None:
+    """Keep the vectors for the next process; a folder we cannot write only costs speed."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        with partial.open("wb") as out:
+            np.save(out, vectors, allow_pickle=False)
+        partial.replace(path)  # atomic: a reader never sees half a file
+    except OSError as err:
+        log.warning("router exemplar vectors not kept in %s: %s", path.parent, err)
+
+
 class EmbeddingRouter:
     """Routes by similarity to exemplars. Call `setup()` once (it embeds the exemplars)."""
 
@@ -100,11 +140,17 @@ class EmbeddingRouter:
         self._matrix: np.ndarray | None = None
         self._labels: list[str] = []
 
-    async def setup(self) -> None:
+    async def setup(self, cache_dir: Path | None = None) -> None:
+        """Embed the exemplars; with `cache_dir`, the vectors are kept there in a file keyed by
+        the embedder and the exemplars' content, so the next process reads them back."""
         labels = [r for r, utterances in self.exemplars.items() for _ in utterances]
         texts = [u for utterances in self.exemplars.values() for u in utterances]
-        vectors = np.asarray(await self.embedder.embed(texts), dtype=np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
+        cached = _vector_file(cache_dir, self.embedder, labels, texts) if cache_dir else None
+        vectors = _read_vectors(cached, (len(texts), self.embedder.dimension))
+        if vectors is None:
+            vectors = np.asarray(await self.embedder.embed(texts), dtype=np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
+            _write_vectors(cached, vectors)
         self._matrix, self._labels = vectors, labels
 
     def scores(self, vector: Sequence[float]) -> dict[str, float]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from agents.router.embedding import load_exemplars
+from agents.router.embedding import EmbeddingRouter, load_exemplars
 from agents.router.exemplars import DEFAULT_EXEMPLARS
 from core.errors import ConfigError
 
@@ -51,3 +53,38 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_exemplars(tmp_path / "nope.toml")
     assert "DAERT_ROUTER_EXEMPLARS" in error.value.hint
+
+
+class CountingEmbedder:
+    """A deterministic embedder that counts the texts it embeds."""
+
+    name, dimension = "counting", 4
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += len(texts)
+        return [[float(len(t)), float(t.count(" ")), 1.0, float(sum(map(ord, t)) % 7)]
+                for t in texts]  # fmt: skip
+
+
+def test_exemplar_vectors_are_kept_on_disk_and_change_with_the_exemplars(
+    tmp_path: Path,
+) -> None:
+    exemplars = {"code": ["run this code", "plot a sine"], "chat": ["hello there"]}
+    first, second = CountingEmbedder(), CountingEmbedder()
+    one = EmbeddingRouter(first, exemplars)
+    asyncio.run(one.setup(cache_dir=tmp_path))
+    two = EmbeddingRouter(second, exemplars)
+    asyncio.run(two.setup(cache_dir=tmp_path))
+    assert (first.calls, second.calls) == (3, 0)  # the second process read them back
+    assert two.scores([5.0, 1.0, 1.0, 2.0]) == one.scores([5.0, 1.0, 1.0, 2.0])
+    changed = CountingEmbedder()
+    asyncio.run(EmbeddingRouter(changed, {**exemplars, "chat": ["hi"]}).setup(cache_dir=tmp_path))
+    assert changed.calls == 3  # other exemplars: embedded afresh, not the old file
+    for stored in tmp_path.glob("router-exemplars-*.npy"):
+        stored.write_bytes(b"not numpy")  # a damaged file is recomputed, not trusted
+    damaged = CountingEmbedder()
+    asyncio.run(EmbeddingRouter(damaged, exemplars).setup(cache_dir=tmp_path))
+    assert damaged.calls == 3
