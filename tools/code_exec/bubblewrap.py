@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -151,24 +151,38 @@ class Kernel:
 
 
 async def _wait_ready(kernel: Kernel, timeout: float) -> None:
-    """Ask for kernel_info until the kernel answers; fail at once if its process ends.
+    """Ask for kernel_info until the kernel answers on both channels; fail at once if its
+    process ends.
 
     jupyter_client's own wait judges liveness by heartbeats, which a kernel that is still
-    importing on a busy machine can miss for a second: that killed healthy kernels.
+    importing on a busy machine can miss for a second: that killed healthy kernels. A reply on
+    the shell channel is not enough either: the iopub subscription may not be joined yet, and
+    the outputs of the first execution would be lost (a result with nothing in it). The status
+    the kernel publishes for our kernel_info proves that iopub delivers.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not kernel.alive():
             raise RuntimeError(f"the kernel exited with code {kernel.proc.returncode}")
         msg_id = kernel.client.kernel_info()
-        while True:
-            try:
-                reply = await kernel.client.get_shell_msg(timeout=1)
-            except queue.Empty:
-                break
-            if reply["parent_header"].get("msg_id") == msg_id:
-                return
+        if await _answered(kernel, msg_id, kernel.client.get_shell_msg) and await _answered(
+            kernel, msg_id, kernel.client.get_iopub_msg
+        ):
+            return
     raise TimeoutError(f"the kernel did not answer within {timeout:.0f} s")
+
+
+async def _answered(
+    kernel: Kernel, msg_id: str, receive: Callable[..., Awaitable[dict[str, Any]]]
+) -> bool:
+    """Whether a message answering `msg_id` arrives on that channel within a second."""
+    while True:
+        try:
+            message = await receive(timeout=1)
+        except queue.Empty:
+            return False
+        if message["parent_header"].get("msg_id") == msg_id:
+            return True
 
 
 class LocalSandbox:
