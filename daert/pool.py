@@ -1,9 +1,10 @@
 """The one PostgreSQL pool of a process, in the shape every user of it needs.
 
 LangGraph's checkpointer and store want autocommit connections (they set dict rows on their
-own cursors); the knowledge store needs the `vector` type registered; nothing is prepared on
-the server (a migration sends several statements at once). One pool of such connections
-serves all of them, our tables included: a write that must be atomic opens a transaction.
+own cursors); the knowledge store needs the `vector` type registered. Statements are prepared
+on the server after a few runs (psycopg's default), so the queries of every turn are, and a
+migration's several statements (run once) never are. One pool of such connections serves all
+of them, our tables included: a write that must be atomic opens a transaction.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ async def open_pool(
         conninfo, min_size=1, max_size=settings.postgres_pool_size, open=False,
         check=AsyncConnectionPool.check_connection, configure=_configure,
         timeout=4 * CONNECT_TIMEOUT,
-        kwargs={"autocommit": True, "prepare_threshold": None},
+        kwargs={"autocommit": True},
     )  # fmt: skip
     stack.push_async_callback(pool.close)
     try:

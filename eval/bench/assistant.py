@@ -81,7 +81,8 @@ async def overhead(turns: int, delay: float) -> None:
                     pass
 
             async def turn(i: int) -> None:
-                await assistant.ask("hello there", thread_id=f"bench-{uuid.uuid4().hex}",
+                await assistant.ask(f"hello there, question {uuid.uuid4().hex[:8]}",
+                                    thread_id=f"bench-{uuid.uuid4().hex}",
                                        user_id=f"bench{i}", cache=False, memory=True)  # fmt: skip
 
             await direct(0)
