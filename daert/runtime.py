@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -151,8 +152,12 @@ class Runtime:
         async def build() -> ModelGateway:
             from daert.adapters import build_gateway  # noqa: PLC0415
 
-            usage_pool = await self.pool() if self.urls.postgres else None
-            gateway = build_gateway(self.settings, self.urls, usage_pool=usage_pool)
+            # Usage is bookkeeping: a PostgreSQL that is down must not stop model calls.
+            usage_pool = None
+            if self.urls.postgres is not None:
+                usage_pool = await self.optional("usage record", self.pool)
+            urls = self.urls if usage_pool else dataclasses.replace(self.urls, postgres=None)
+            gateway = build_gateway(self.settings, urls, usage_pool=usage_pool)
             if gateway.usage is not None:
                 await gateway.usage.setup()
             self._stack.push_async_callback(gateway.aclose)

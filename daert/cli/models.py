@@ -14,12 +14,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from core.errors import ServiceError
-from daert.cli.context import JsonFlag, settings_of
+from daert.cli.context import JsonFlag, settings_of, with_runtime
 from daert.cli.params import within
 from daert.services.plan import build_supervisor, endpoints
 
 if TYPE_CHECKING:
     from agents.gateway.usage import UsageSummary
+    from daert.runtime import Runtime
 
 models_app = typer.Typer(
     help="Model aliases (chat, planner, summarizer, judge) and their deployments.",
@@ -103,28 +104,18 @@ def call(
 ) -> None:
     """Send one prompt through the gateway and stream the answer (a raw model call)."""
 
-    from daert.adapters import build_gateway  # noqa: PLC0415
-
-    settings = settings_of(ctx)
     text = sys.stdin.read() if prompt == "-" else prompt
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": text}
     ]
-    gateway = build_gateway(settings, endpoints(settings, build_supervisor(settings)))
 
-    async def run() -> None:
-        if gateway.usage is not None:
-            await gateway.usage.setup()
-        try:
-            async for piece in gateway.stream(
-                alias, messages, max_tokens=max_tokens, user_id="cli"
-            ):
-                out.print(piece, end="", markup=False, highlight=False, soft_wrap=True)
-            out.print()
-        finally:
-            await gateway.aclose()
+    async def run(runtime: Runtime) -> None:
+        gateway = await runtime.gateway()
+        async for piece in gateway.stream(alias, messages, max_tokens=max_tokens, user_id="cli"):
+            out.print(piece, end="", markup=False, highlight=False, soft_wrap=True)
+        out.print()
 
-    asyncio.run(run())
+    with_runtime(ctx, run)
 
 
 @models_app.command("usage")
