@@ -63,13 +63,11 @@ def ingest(
         raise InputError(
             "nothing to ingest", hint="name files, directories or URLs", code="no_sources"
         )
-    names: list[str] = []
 
-    async def run(runtime: Runtime) -> list[SourceResult]:
+    async def run(runtime: Runtime) -> tuple[str, list[SourceResult]]:
         ingestor = await runtime.ingestor(collection)
-        names.append(ingestor.collection)
         if remove:
-            return [
+            return ingestor.collection, [
                 SourceResult(s, "updated" if await ingestor.remove(s) else "skipped")
                 for s in planned
             ]
@@ -88,9 +86,9 @@ def ingest(
                 bar.update(task, advance=1, description=escape(result.source[-60:]))
 
             report = await ingestor.ingest(planned, on_result=advance)
-        return report.results
+        return ingestor.collection, report.results
 
-    results = with_runtime(ctx, run)
+    name, results = with_runtime(ctx, run)
     if as_json:
         out.print_json(data=[dataclasses.asdict(r) for r in results])
     else:
@@ -106,7 +104,7 @@ def ingest(
                   ("added", "updated", "unchanged", "failed", "skipped")}  # fmt: skip
         verb = "removed" if remove else "updated"
         out.print(
-            f"collection {names[0]}: {counts['added']} added, {counts['updated']} "
+            f"collection {name}: {counts['added']} added, {counts['updated']} "
             f"{verb}, {counts['unchanged']} unchanged, {counts['skipped']} not found, "
             f"{counts['failed']} failed; {sum(r.chunks for r in results)} chunks written"
         )

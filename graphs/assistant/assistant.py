@@ -23,6 +23,7 @@ from graphs.assistant.events import (
     ReplyBuilder,
     RunDone,
     RunEvent,
+    RunFailed,
     RunStarted,
 )
 from graphs.assistant.history import (
@@ -128,11 +129,16 @@ class Assistant:
                         builder.add(event)
                         yield cast("RunEvent", event)
             except GraphRecursionError as err:
-                raise DaertError(
+                failure = DaertError(
                     "the assistant did not finish within its step limit",
                     hint="raise DAERT_MAX_STEPS, or ask a narrower question",
                     code="step_limit",
-                ) from err
+                )
+                yield RunFailed(code=failure.code, message=failure.message, hint=failure.hint)
+                raise failure from err
+            except DaertError as err:  # said as an event (surfaces that stream), then raised
+                yield RunFailed(code=err.code, message=err.message, hint=err.hint)
+                raise
             if self.registry is not None:
                 await self.registry.touch(thread_id, user_id, question)
         if len(self._locks) > 10_000:

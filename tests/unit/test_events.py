@@ -7,9 +7,12 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from langgraph.graph import START, StateGraph
 from pydantic import ValidationError
 
 from agents.embeddings.known import KnownFirst, known_vectors
+from core.errors import DaertError
+from graphs.assistant.assistant import Assistant
 from graphs.assistant.events import (
     CacheChecked,
     CacheHit,
@@ -19,6 +22,7 @@ from graphs.assistant.events import (
     ReplyBuilder,
     RouteChosen,
     RunDone,
+    RunFailed,
     RunStarted,
     SourcesCited,
     Token,
@@ -26,6 +30,8 @@ from graphs.assistant.events import (
     ToolStarted,
     parse_event,
 )
+from graphs.assistant.state import AssistantState
+from graphs.assistant.turn import TurnContext
 
 SOURCE = {"kind": "chunk", "ref": "a.md", "title": "A", "text": "alpha", "score": 0.9}
 TURN = [
@@ -105,3 +111,28 @@ def test_handed_down_vectors_are_used_only_inside_their_block() -> None:
 
     asyncio.run(run())
     assert inner.seen == ["other", "question"]
+
+
+def test_a_failed_turn_says_so_in_an_event_before_it_raises() -> None:
+    """A real (tiny) LangGraph graph whose first node fails the way a dead model does."""
+
+    async def route(state: AssistantState) -> dict[str, object]:
+        raise DaertError("the model does not answer", hint="check it", code="model_unavailable")
+
+    builder = StateGraph(AssistantState, context_schema=TurnContext)
+    builder.add_node("route", route)
+    builder.add_edge(START, "route")
+    assistant = Assistant(builder.compile())
+    seen: list[object] = []
+
+    async def run() -> None:
+        async for event in assistant.stream("hello?", thread_id="t-fail", user_id="u"):
+            seen.append(event)
+
+    with pytest.raises(DaertError) as caught:
+        asyncio.run(run())
+    assert caught.value.code == "model_unavailable"
+    assert seen == [
+        RunStarted(thread_id="t-fail"),
+        RunFailed(code="model_unavailable", message="the model does not answer", hint="check it"),
+    ]
