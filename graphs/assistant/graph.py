@@ -28,7 +28,7 @@ def build_graph(
     builder.add_node("route", nodes.route)
     for tool in TOOL_NAMES:
         # A tool node's input is the ToolCall its Send carries, not the graph state.
-        builder.add_node(tool, nodes.run_tool, input_schema=ToolCall)  # type: ignore[call-overload]
+        builder.add_node(tool, nodes.run_tool, input_schema=ToolCall)
     builder.add_node("answer", nodes.answer)
     builder.add_node("summarize", nodes.summarize)
     builder.add_edge(START, "route")

@@ -265,8 +265,11 @@ class Nodes:
     # --- tools -------------------------------------------------------------------------
 
     async def run_tool(
-        self, call: ToolCall, *, runtime: Runtime[TurnContext]
+        self, state: ToolCall, *, runtime: Runtime[TurnContext]
     ) -> Command[Literal["route"]]:
+        """One tool call. `state` is the ToolCall its Send carries (LangGraph names a node's
+        input `state`), not the graph state."""
+        call = state
         turn = runtime.context
         thread_id = turn.thread_id
         _emit(ToolStarted(tool=call["tool"], query=call["query"], step=call["step"]))
