@@ -8,6 +8,7 @@ sent a bad request; a 4xx at the HTTP edge).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 
 class DaertError(Exception):
@@ -17,12 +18,21 @@ class DaertError(Exception):
     exit_code: int = 1
     http_status: int = 500
 
-    def __init__(self, message: str, *, hint: str = "", code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         if code is not None:
             self.code = code
+        # Sent with the HTTP answer (`WWW-Authenticate` on a 401, `Retry-After` on a 429).
+        self.headers: dict[str, str] = dict(headers or {})
 
     def __str__(self) -> str:
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message

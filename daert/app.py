@@ -139,7 +139,9 @@ def create_app(
     @app.exception_handler(DaertError)
     async def daert_error(_: Request, err: DaertError) -> JSONResponse:
         return JSONResponse(
-            error_body(err.code, err.message, err.hint), status_code=err.http_status
+            error_body(err.code, err.message, err.hint),
+            status_code=err.http_status,
+            headers=err.headers or None,
         )
 
     @app.exception_handler(RequestValidationError)

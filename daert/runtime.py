@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
     from agents.embeddings.ports import Embedder
     from agents.gateway import GuidanceRunner, ModelGateway
+    from bots.auth.keys import KeyStore
+    from bots.auth.ratelimit import RateLimiter
     from graphs.assistant.assistant import Assistant
     from knowledge.graph.ports import GraphStore
     from knowledge.ingest.pipeline import Ingestor
@@ -134,6 +136,30 @@ class Runtime:
 
         return await self._once("redis", build)
 
+    async def stream_redis(self) -> Redis:
+        """A Redis client for run event streams: readers block on XREAD for seconds, which
+        the cache's client (it fails fast) would cut short."""
+
+        async def build() -> Redis:
+            from redis.asyncio import Redis  # noqa: PLC0415
+
+            client = Redis.from_url(
+                self._redis_url("run events stream through it"), decode_responses=True,
+                socket_connect_timeout=2, socket_timeout=60, health_check_interval=30,
+            )  # fmt: skip
+            self._stack.push_async_callback(client.aclose)
+            return client
+
+        return await self._once("stream_redis", build)
+
+    def postgres_url(self) -> str:
+        """Where PostgreSQL is (for clients that open their own connections: the run queue)."""
+        return self._postgres_url("runs are queued there")
+
+    def on_close(self, close: Callable[[], Awaitable[object]]) -> None:
+        """Close something this runtime's owner opened, with the rest (newest first)."""
+        self._stack.push_async_callback(close)
+
     # --- models --------------------------------------------------------------------------
 
     def embedder(self) -> Embedder:
@@ -204,6 +230,31 @@ class Runtime:
             return registry
 
         return await self._once("threads", build)
+
+    async def keys(self) -> KeyStore:
+        """API keys: who may call the HTTP API, as which user."""
+
+        async def build() -> KeyStore:
+            from bots.auth.keys import KeyStore  # noqa: PLC0415
+
+            store = KeyStore(await self.pool())
+            await store.setup()
+            return store
+
+        return await self._once("keys", build)
+
+    async def rate_limiter(self) -> RateLimiter | None:
+        """The per-key request limit, shared through Redis; None when
+        DAERT_RATE_LIMIT_PER_MINUTE is 0."""
+        if self.settings.rate_limit_per_minute <= 0:
+            return None
+
+        async def build() -> RateLimiter:
+            from bots.auth.ratelimit import RateLimiter  # noqa: PLC0415
+
+            return RateLimiter(await self.redis(), self.settings.rate_limit_per_minute)
+
+        return await self._once("rate_limiter", build)
 
     async def checkpointer(self) -> AsyncPostgresSaver:
         async def build() -> AsyncPostgresSaver:

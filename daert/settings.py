@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="Bearer token required on every API route but /healthz and /readyz."
     )
+    open_loopback: bool = Field(
+        True,
+        description="Serve clients on this machine without a key, as the admin user 'local', "
+        "while no API key exists and DAERT_API_KEY is unset.",
+    )
+    rate_limit_per_minute: Annotated[int, Field(ge=0)] = Field(
+        600, description="Requests one API key may make per minute, across processes (0: off)."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
         10 * 1024 * 1024, description="Largest request body the API accepts (413 beyond)."
@@ -248,6 +256,24 @@ class Settings(BaseSettings):
     ingest_max_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
     chunk_tokens: Annotated[int, Field(ge=16, le=8192)] = 200
     chunk_overlap: Annotated[int, Field(ge=0, le=1024)] = 30
+    # --- runs (the server and its workers) ---
+    graphs: dict[str, str] = Field(
+        default_factory=dict,
+        description='More LangGraph graphs to serve, name -> "module:attr" (JSON in the env), '
+        "each exposed as an assistant next to daert's own.",
+    )
+    run_timeout: Annotated[float, Field(gt=0, le=86400)] = Field(
+        600.0, description="Seconds a run may spend running (a resumed run keeps what it used)."
+    )
+    run_stream_retention: Annotated[int, Field(ge=60)] = Field(
+        24 * 3600, description="Seconds a finished run's event stream stays readable."
+    )
+    worker_concurrency: Annotated[int, Field(ge=1, le=256)] = Field(
+        8, description="Runs one worker process (or `daert serve`'s own) works at once."
+    )
+    serve_worker: bool = Field(
+        True, description="`daert serve` also works runs (off: only `daert worker`s do)."
+    )
 
     @classmethod
     def settings_customise_sources(

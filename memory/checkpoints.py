@@ -7,9 +7,12 @@ their latest checkpoint (enough to continue the conversation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import builtins
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from psycopg.types.json import Jsonb
 
 from core.migrations import migrate
 
@@ -29,7 +32,9 @@ THREAD_MIGRATIONS = [
     )""",
     "CREATE INDEX daert_threads_user ON daert_threads (user_id, updated_at DESC)",
     "CREATE INDEX daert_threads_updated ON daert_threads (updated_at)",
+    "ALTER TABLE daert_threads ADD COLUMN metadata jsonb NOT NULL DEFAULT '{}'::jsonb",
 ]
+THREAD_COLUMNS = "thread_id, user_id, title, turns, created_at, updated_at, metadata"
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class ThreadInfo:
     turns: int
     created_at: datetime
     updated_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,7 @@ class ThreadRegistry:
     async def get(self, thread_id: str) -> ThreadInfo | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT thread_id, user_id, title, turns, created_at, updated_at "
-                "FROM daert_threads WHERE thread_id = %s",
+                f"SELECT {THREAD_COLUMNS} FROM daert_threads WHERE thread_id = %s",
                 (thread_id,),
             )
             row = await cur.fetchone()
@@ -80,10 +85,56 @@ class ThreadRegistry:
     async def list(self, user_id: str | None = None, limit: int = 50) -> list[ThreadInfo]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT thread_id, user_id, title, turns, created_at, updated_at "
-                "FROM daert_threads WHERE %(u)s::text IS NULL OR user_id = %(u)s "
+                f"SELECT {THREAD_COLUMNS} FROM daert_threads "
+                "WHERE %(u)s::text IS NULL OR user_id = %(u)s "
                 "ORDER BY updated_at DESC LIMIT %(n)s",
                 {"u": user_id, "n": limit},
+            )
+            rows = await cur.fetchall()
+        return [ThreadInfo(*r) for r in rows]
+
+    async def create(
+        self, thread_id: str, user_id: str, metadata: dict[str, Any] | None = None
+    ) -> ThreadInfo | None:
+        """A new empty thread; None when the id is taken (by anyone)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO daert_threads (thread_id, user_id, title, turns, metadata) "
+                "VALUES (%s, %s, '', 0, %s) ON CONFLICT (thread_id) DO NOTHING "
+                f"RETURNING {THREAD_COLUMNS}",
+                (thread_id, user_id, Jsonb(metadata or {})),
+            )
+            row = await cur.fetchone()
+        return ThreadInfo(*row) if row else None
+
+    async def update_metadata(self, thread_id: str, metadata: dict[str, Any]) -> None:
+        """Merge keys into the thread's metadata."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE daert_threads SET metadata = metadata || %s, updated_at = now() "
+                "WHERE thread_id = %s",
+                (Jsonb(metadata), thread_id),
+            )
+
+    async def search(
+        self,
+        user_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        ids: builtins.list[str] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        order: str = "updated_at DESC",
+    ) -> builtins.list[ThreadInfo]:
+        """A user's threads whose metadata contains `metadata`, newest first."""
+        if order not in ("updated_at DESC", "updated_at ASC", "created_at DESC", "created_at ASC"):
+            order = "updated_at DESC"
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {THREAD_COLUMNS} FROM daert_threads WHERE user_id = %(u)s "
+                "AND metadata @> %(m)s AND (%(ids)s::text[] IS NULL OR thread_id = ANY(%(ids)s)) "
+                f"ORDER BY {order}, thread_id LIMIT %(n)s OFFSET %(o)s",
+                {"u": user_id, "m": Jsonb(metadata or {}), "ids": ids, "n": limit, "o": offset},
             )
             rows = await cur.fetchall()
         return [ThreadInfo(*r) for r in rows]

@@ -89,9 +89,13 @@ def check_user(user: str) -> str:
     )  # fmt: skip
 
 
+def user_label(user: str) -> str:
+    """A user id as a store namespace label (labels may not contain dots; e-mails do)."""
+    return quote(check_user(user), safe="@-_").replace(".", "%2E")
+
+
 def _namespace(user: str) -> tuple[str, str]:
-    # Namespace labels may not contain dots; user ids often do (emails).
-    return ("memories", quote(check_user(user), safe="@-_").replace(".", "%2E"))
+    return ("memories", user_label(user))
 
 
 def _item(raw: Any) -> MemoryItem:

@@ -155,16 +155,60 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Bind address \\[env: DAERT_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port \\[env: DAERT_PORT].")] = None,
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Also work runs in this process \\[env: DAERT_SERVE_WORKER, default on].",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Runs worked at once \\[env: DAERT_WORKER_CONCURRENCY]."),
+    ] = None,
 ) -> None:
     """Start missing embedded services, then serve the HTTP API (default 127.0.0.1:8080).
 
-    Services this command starts are stopped when it exits (even if it is killed); services
-    started earlier by `daert up` keep running. Probe it with `curl 127.0.0.1:8080/readyz`.
+    The API: the Agent-Protocol API (`langgraph-sdk` works against it), health at /readyz,
+    docs at /docs. Runs are durable jobs in PostgreSQL; this process works them too unless
+    --no-worker, and `daert worker` adds more workers on any machine that reaches the same
+    PostgreSQL and Redis. Services this command starts are stopped when it exits (even if it
+    is killed); services started earlier by `daert up` keep running.
+
+    Examples:  daert serve  ·  daert serve --port 8081 --no-worker  ·  curl 127.0.0.1:8080/readyz
     """
     from daert.cli.serve import run_server  # noqa: PLC0415 - uvicorn loads only for serve
 
     settings = context_of(ctx).settings(host=host, port=port)
-    run_server(settings, log=lambda m: err.print(f"[dim]{m}[/]"))
+    run_server(
+        settings, log=lambda m: err.print(f"[dim]{m}[/]"), worker=worker, concurrency=concurrency
+    )
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Runs worked at once \\[env: DAERT_WORKER_CONCURRENCY]."),
+    ] = None,
+) -> None:
+    """Work runs from the queue, next to `daert serve` (on this machine or another).
+
+    Needs the PostgreSQL and Redis the server uses (DAERT_POSTGRES_URL / DAERT_REDIS_URL, or
+    the embedded ones of this data dir: `daert up`). Ctrl-C or SIGTERM stops it: a run in
+    progress gets a few seconds to finish, else it goes back to the queue for another worker.
+
+    Example:  daert worker --concurrency 16
+    """
+    from daert.cli.serve import run_worker  # noqa: PLC0415
+
+    settings = context_of(ctx).settings()
+    run_worker(
+        settings,
+        log=lambda m: err.print(f"[dim]{m}[/]"),
+        concurrency=concurrency or settings.worker_concurrency,
+    )
 
 
 def _register_groups() -> None:
@@ -189,7 +233,9 @@ def _register_groups() -> None:
 
     from daert.cli.assistant import ask, chat  # noqa: PLC0415
     from daert.cli.cache import cache_app  # noqa: PLC0415
+    from daert.cli.keys import keys_app  # noqa: PLC0415
     from daert.cli.memory import memory_app  # noqa: PLC0415
+    from daert.cli.runs import runs_app  # noqa: PLC0415
     from daert.cli.threads import threads_app  # noqa: PLC0415
 
     app.command()(ask)
@@ -197,6 +243,8 @@ def _register_groups() -> None:
     app.add_typer(memory_app, name="memory")
     app.add_typer(threads_app, name="threads")
     app.add_typer(cache_app, name="cache")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(runs_app, name="runs")
 
 
 _register_groups()

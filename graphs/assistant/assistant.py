@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphRecursionError
-from langgraph.types import Durability, Overwrite
+from langgraph.types import Durability, Overwrite, StreamMode
 
 from core.errors import DaertError, InputError
 from graphs.assistant.events import (
@@ -102,11 +102,34 @@ class Assistant:
         memory: bool = True,
     ) -> AsyncIterator[RunEvent]:
         """The events of one turn: `run_started` first, `done` (with the reply) last."""
+        async for mode, part in self.stream_parts(
+            question, thread_id=thread_id, user_id=user_id, cache=cache, memory=memory
+        ):
+            if mode == "events":
+                yield part
+
+    async def stream_parts(
+        self,
+        question: str,
+        *,
+        thread_id: str | None = None,
+        user_id: str = "local",
+        cache: bool = True,
+        memory: bool = True,
+        modes: Sequence[StreamMode] = (),
+        run_id: str | None = None,
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """One turn as `("events", RunEvent)` pairs, plus LangGraph's own stream `modes`
+        (`values`, `updates`, ...) as `(mode, chunk)` for servers that pass them on.
+        `run_id` marks the turn's checkpoints, so a rolled-back run's state can be found."""
         thread_id = self._check(question, thread_id, user_id)
         await self._owner_check(thread_id, user_id)
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
         async with lock:
             config = self._config(thread_id, user_id)
+            if run_id is not None:
+                config["configurable"]["run_id"] = run_id
+                config["metadata"] = {"run_id": run_id}
             turn = {
                 "messages": [HumanMessage(content=question)],
                 "results": Overwrite([]),
@@ -117,33 +140,41 @@ class Assistant:
                 "cache": {},
                 "options": {"cache": cache, "memory": memory},
             }
-            context = TurnContext(thread_id=thread_id, user_id=user_id, question=question)
+            context = TurnContext(
+                thread_id=thread_id, user_id=user_id, question=question, run_id=run_id
+            )
             builder = ReplyBuilder(thread_id)
-            yield RunStarted(thread_id=thread_id)
+            wanted: list[StreamMode] = ["custom", *(m for m in modes if m != "custom")]
+            yield "events", RunStarted(thread_id=thread_id)
             try:
-                async for event in self.graph.astream(
-                    turn, config, context=context, stream_mode="custom",
+                async for mode, chunk in self.graph.astream(
+                    turn, config, context=context, stream_mode=wanted,
                     durability=self.durability,
                 ):  # fmt: skip
-                    if isinstance(event, BaseEvent):  # the nodes write only these
-                        builder.add(event)
-                        yield cast("RunEvent", event)
+                    if mode != "custom":
+                        yield mode, chunk
+                    elif isinstance(chunk, BaseEvent):  # the nodes write only these
+                        builder.add(chunk)
+                        yield "events", cast("RunEvent", chunk)
             except GraphRecursionError as err:
                 failure = DaertError(
                     "the assistant did not finish within its step limit",
                     hint="raise DAERT_MAX_STEPS, or ask a narrower question",
                     code="step_limit",
                 )
-                yield RunFailed(code=failure.code, message=failure.message, hint=failure.hint)
+                yield (
+                    "events",
+                    RunFailed(code=failure.code, message=failure.message, hint=failure.hint),
+                )
                 raise failure from err
             except DaertError as err:  # said as an event (surfaces that stream), then raised
-                yield RunFailed(code=err.code, message=err.message, hint=err.hint)
+                yield "events", RunFailed(code=err.code, message=err.message, hint=err.hint)
                 raise
             if self.registry is not None:
                 await self.registry.touch(thread_id, user_id, question)
         if len(self._locks) > 10_000:
             self._locks = {k: v for k, v in self._locks.items() if v.locked()}
-        yield RunDone(reply=builder.reply())
+        yield "events", RunDone(reply=builder.reply())
 
     async def ask(self, question: str, **options: Any) -> Reply:
         """One turn, its reply only."""

@@ -16,6 +16,7 @@ class TurnContext:
     thread_id: str
     user_id: str
     question: str = ""
+    run_id: str | None = None  # the durable run this turn belongs to (idempotent side effects)
     vector: list[float] | None = None  # the question's embedding, once per turn
     cached_answer: str = ""
     cached_citations: list[dict[str, Any]] = field(default_factory=list)

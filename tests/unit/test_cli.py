@@ -45,7 +45,7 @@ def test_help_lists_every_command_with_what_it_does() -> None:
     assert "DAERT_DATA_DIR" in done.stdout
 
 
-@pytest.mark.parametrize("group", ["models", "kg", "memory", "threads", "cache"])
+@pytest.mark.parametrize("group", ["models", "kg", "memory", "threads", "cache", "keys"])
 def test_each_group_lists_its_sub_commands(group: str) -> None:
     import typer
 

@@ -1,0 +1,149 @@
+"""Execute one run: claim it, stream its graph into the run's Redis Stream, record how it ended.
+
+The run's time budget counts only time spent running: the time used is saved every few
+seconds, so a run resumed after its worker died starts from what it had used, not from the
+wall clock. A cancelled or interrupted run keeps the events it had already sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bots.runs.records import Run, RunStatus
+from bots.runs.served import ServedGraph, Turn, thread_config, to_json
+from bots.runs.store import RunStore
+from bots.runs.streams import RunStreams
+from core.errors import DaertError
+
+log = logging.getLogger("daert.runs")
+
+Graphs = Callable[[str], Awaitable[ServedGraph]]
+ThreadHook = Callable[[str, list[str]], Awaitable[None]]
+
+
+class Shutdown(Exception):
+    """The worker is stopping: the run goes back to pending for another worker."""
+
+
+class RunExecutor:
+    def __init__(
+        self,
+        store: RunStore,
+        streams: RunStreams,
+        graphs: Graphs,
+        *,
+        default_timeout: float = 600.0,
+        rollback: ThreadHook | None = None,
+        drop_thread: Callable[[str], Awaitable[None]] | None = None,
+        progress_every: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.streams = streams
+        self.graphs = graphs
+        self.default_timeout = default_timeout
+        self.rollback = rollback
+        self.drop_thread = drop_thread
+        self.progress_every = progress_every
+
+    async def execute(self, run_id: str, *, shutting_down: Callable[[], bool]) -> None:
+        run = await self.store.claim(run_id)
+        if run is None:  # cancelled before it started, or taken by another attempt
+            await self._end_if_finished(run_id)
+            return
+        started = time.monotonic()
+
+        def used() -> float:
+            return run.elapsed + (time.monotonic() - started)
+
+        ticker = asyncio.create_task(self._tick(run.run_id, used))
+        status: RunStatus = "success"
+        error: dict[str, Any] | None = None
+        output: Any = None
+        try:
+            output = await self._run(run)
+        except TimeoutError:
+            status = "timeout"
+            budget = run.timeout or self.default_timeout
+            error = {"code": "run_timeout", "message": f"the run used its {budget:g} s budget",
+                     "hint": "raise the run's timeout, or ask something narrower"}  # fmt: skip
+        except asyncio.CancelledError:
+            ticker.cancel()
+            if shutting_down():
+                await self.store.requeue(run.run_id, used(), count_attempt=False)
+                raise Shutdown(run.run_id) from None
+            # cancelled or interrupted by a request: that request set the status already
+            current = await self.store.get(run.run_id)
+            await self.streams.end(run.run_id, current.status)
+            await self._cleanup(run)
+            raise
+        except DaertError as err:
+            status, error = "error", {"code": err.code, "message": err.message, "hint": err.hint}
+        except Exception as err:
+            log.exception("run %s failed", run.run_id)
+            status = "error"
+            error = {"code": "run_failed", "message": f"{type(err).__name__}: {err}"[:2000],
+                     "hint": "see the server log for the traceback"}  # fmt: skip
+        finally:
+            ticker.cancel()
+        if error is not None:
+            await self.streams.append(
+                run.run_id, "error", {"error": error["code"], "message": error["message"]}
+            )
+        if not await self.store.finish(
+            run.run_id, status, elapsed=used(), error=error, output=output
+        ):
+            status = (await self.store.get(run.run_id)).status  # cancelled meanwhile
+        await self.streams.end(run.run_id, status)
+        await self._cleanup(run)
+
+    async def _run(self, run: Run) -> Any:
+        kwargs = run.kwargs
+        if run.attempt == 1 or not await self.streams.exists(run.run_id):
+            await self.streams.append(
+                run.run_id, "metadata", {"run_id": run.run_id, "attempt": run.attempt},
+                first=True,
+            )  # fmt: skip
+        else:  # a retry: readers see that the run starts again
+            await self.streams.append(
+                run.run_id, "metadata", {"run_id": run.run_id, "attempt": run.attempt}
+            )
+        if kwargs.get("rollback") and self.rollback is not None:
+            await self.rollback(run.thread_id, list(kwargs["rollback"]))
+        served = await self.graphs(kwargs.get("graph_id") or run.assistant_id)
+        turn = Turn(
+            run_id=run.run_id,
+            thread_id=run.thread_id,
+            user_id=run.user_id,
+            input=kwargs.get("input"),
+            command=kwargs.get("command"),
+            config=kwargs.get("config") or {},
+            context=kwargs.get("context") or {},
+            modes=tuple(kwargs.get("stream_modes") or ("values",)),
+        )
+        budget = (run.timeout or self.default_timeout) - run.elapsed
+        async with asyncio.timeout(max(budget, 0.001)):
+            async for event, data in served.stream(turn):
+                await self.streams.append(run.run_id, event, data)
+            state = await served.graph.aget_state(thread_config(run.thread_id, run.user_id))
+        return to_json(state.values)
+
+    async def _tick(self, run_id: str, used: Callable[[], float]) -> None:
+        while True:
+            await asyncio.sleep(self.progress_every)
+            with contextlib.suppress(Exception):  # a missed tick costs at most one interval
+                await self.store.progress(run_id, used())
+
+    async def _end_if_finished(self, run_id: str) -> None:
+        with contextlib.suppress(DaertError):
+            run = await self.store.get(run_id)
+            if run.done and not await self.streams.ended(run_id):
+                await self.streams.end(run_id, run.status)
+
+    async def _cleanup(self, run: Run) -> None:
+        if run.temporary and self.drop_thread is not None:
+            await self.drop_thread(run.thread_id)

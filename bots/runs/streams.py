@@ -1,0 +1,103 @@
+"""Each run's events in a Redis Stream: appended by the worker, replayed by any server process.
+
+Entries carry the event name (`e`) and its JSON (`d`); their Redis ids are the SSE event ids,
+so a client reconnecting with `Last-Event-ID` resumes right after the last event it saw. The
+stream ends with an `end` entry, after which it is kept for `retention` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from core.errors import InputError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+END = "end"
+# While a run runs its stream lives at least this long, in case its worker dies and nothing
+# ever ends it; the sweeper ends such runs long before.
+RUNNING_TTL = 2 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    id: str
+    event: str
+    data: Any
+
+
+def check_event_id(value: str) -> str:
+    """A `Last-Event-ID` is a Redis stream id (`<ms>-<seq>`); anything else is a 400."""
+    head, _, tail = value.partition("-")
+    if not (head.isdigit() and tail.isdigit() and len(value) <= 41):
+        raise InputError(
+            f"invalid Last-Event-ID {value[:48]!r}",
+            hint="send the id of the last event you received, as the server sent it",
+            code="invalid_event_id",
+        )
+    return value
+
+
+class RunStreams:
+    def __init__(
+        self, redis: Redis, *, prefix: str = "daert:run", retention: int = 24 * 3600
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.retention = retention
+
+    def key(self, run_id: str) -> str:
+        return f"{self.prefix}:{run_id}:events"
+
+    async def append(self, run_id: str, event: str, data: Any, *, first: bool = False) -> str:
+        fields = {"e": event, "d": json.dumps(data, separators=(",", ":"), default=str)}
+        key = self.key(run_id)
+        if first:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(key, fields)  # type: ignore[arg-type]
+                pipe.expire(key, RUNNING_TTL)
+                entry_id, _ = await pipe.execute()
+            return str(entry_id)
+        return str(await self.redis.xadd(key, fields))  # type: ignore[arg-type]
+
+    async def end(self, run_id: str, status: str, **extra: Any) -> None:
+        """Close the stream (idempotent for readers: they stop at the first `end`)."""
+        key = self.key(run_id)
+        payload = json.dumps({"run_id": run_id, "status": status, **extra}, default=str)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, {"e": END, "d": payload})
+            pipe.expire(key, self.retention)
+            await pipe.execute()
+
+    async def ended(self, run_id: str) -> bool:
+        last: Any = await self.redis.xrevrange(self.key(run_id), count=1)
+        return bool(last) and last[0][1].get("e") == END
+
+    async def exists(self, run_id: str) -> bool:
+        return bool(await self.redis.exists(self.key(run_id)))
+
+    async def delete(self, run_id: str) -> None:
+        await self.redis.delete(self.key(run_id))
+
+    async def read(
+        self, run_id: str, after: str = "0-0", *, idle: float = 10.0
+    ) -> AsyncIterator[StreamEntry | None]:
+        """Entries after `after`, live, until `end` (included). Yields None after `idle`
+        seconds without an entry, so the caller can send a heartbeat or check the run."""
+        key = self.key(run_id)
+        last = after
+        while True:
+            found: Any = await self.redis.xread({key: last}, count=256, block=int(idle * 1000))
+            if not found:
+                yield None
+                continue
+            for entry_id, fields in found[0][1]:
+                last = entry_id
+                entry = StreamEntry(str(entry_id), fields["e"], json.loads(fields["d"]))
+                yield entry
+                if entry.event == END:
+                    return
