@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from bots.agent_protocol.services import Services
 from bots.agent_protocol.sse import SSE_HEADERS, sse
@@ -176,14 +177,24 @@ def run_router(services: Services) -> APIRouter:
         thread_id: str,
         run_id: str,
         user: User,
+        *,
         stream_mode: Annotated[list[str] | None, Query()] = None,
         last_event_id: Annotated[str | None, Header()] = None,
+        cancel_on_disconnect: bool = False,
     ) -> StreamingResponse:
         run = await runs.get(run_id, user.user_id, thread_id)
         after = check_event_id(last_event_id) if last_event_id else "0-0"
         stored = tuple(run.kwargs.get("stream_modes") or ("values",))
-        modes = check_modes(stream_mode) if stream_mode else (*stored, "custom")
-        return streaming(run, after, modes)
+        asked = [m for m in stream_mode or () if m]  # the SDK sends `stream_mode=` for none
+        modes = check_modes(asked) if asked else (*stored, "custom")
+        response = streaming(run, after, modes)
+        if cancel_on_disconnect:
+            response.background = BackgroundTask(cancel_unless_done, run.run_id, user.user_id)
+        return response
+
+    async def cancel_unless_done(run_id: str, user_id: str) -> None:
+        if not (await runs.store.get(run_id)).done:
+            await runs.cancel(run_id, user_id)
 
     @router.post("/threads/{thread_id}/runs/{run_id}/cancel", summary="Cancel a run")
     async def cancel(
