@@ -26,6 +26,11 @@ GRAPHS = json.dumps(
 ENV = {"DAERT_GRAPHS": GRAPHS, "DAERT_RATE_LIMIT_PER_MINUTE": "0"}
 
 
+def plain(value: object) -> Any:
+    """An SDK response as the JSON it is (its TypedDicts are narrower than the protocol)."""
+    return value
+
+
 def ask(text: str) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": text}]}
 
@@ -74,15 +79,16 @@ async def test_threads_state_history_and_metadata(client: LangGraphClient) -> No
     await client.runs.wait(tid, "trivial", input=ask("first"))
     await client.runs.wait(tid, "trivial", input=ask("second"))
     state = await client.threads.get_state(tid)
-    contents = [m["content"] for m in state["values"]["messages"]]
+    contents = [m["content"] for m in plain(state)["values"]["messages"]]
     assert contents == ["first", "first", "second", "second"]
     history = await client.threads.get_history(tid, limit=50)
     assert len(history) >= 4
     assert history[0]["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
     await client.threads.update_state(tid, {"messages": [{"role": "user", "content": "edited"}]})
-    assert (await client.threads.get_state(tid))["values"]["messages"][-1]["content"] == "edited"
+    edited = plain(await client.threads.get_state(tid))
+    assert edited["values"]["messages"][-1]["content"] == "edited"
     await client.threads.update(tid, metadata={"label": "kept"})
-    got = await client.threads.get(tid)
+    got = plain(await client.threads.get(tid))
     assert got["metadata"]["owner"] == "t1"
     assert got["metadata"]["label"] == "kept"
     assert got["status"] == "idle"
@@ -182,7 +188,9 @@ async def test_double_texting_strategies(client: LangGraphClient) -> None:
     await client.runs.join(tid, winner["run_id"])
     with pytest.raises(NotFoundError):
         await client.runs.get(tid, doomed["run_id"])
-    contents = [m["content"] for m in (await client.threads.get_state(tid))["values"]["messages"]]
+    contents = [
+        m["content"] for m in plain(await client.threads.get_state(tid))["values"]["messages"]
+    ]
     assert "work 5" in contents  # the interrupted run's question stays (it was interrupted)
     assert contents[-2:] == ["work 0.1", "worked 0.1s"]
 
@@ -192,7 +200,7 @@ async def test_cancel_and_run_list(client: LangGraphClient) -> None:
     run = await client.runs.create(tid, "slow", input=ask("work 10"))
     await asyncio.sleep(0.5)
     await client.runs.cancel(tid, run["run_id"], wait=True)
-    assert (await client.runs.get(tid, run["run_id"]))["status"] == "cancelled"
+    assert plain(await client.runs.get(tid, run["run_id"]))["status"] == "cancelled"
     statuses = [r["status"] for r in await client.runs.list(tid)]
     assert statuses == ["cancelled"]
     # a cancelled run's stream ends (a joiner is not left hanging)
@@ -211,8 +219,10 @@ async def test_failed_wait_answers_an_error_body(client: LangGraphClient) -> Non
 
 
 async def test_crons_are_stored_validated_and_listed(client: LangGraphClient) -> None:
-    cron = await client.crons.create(
-        "trivial", schedule="0 8 * * 1-5", input=ask("morning"), timezone="Europe/Madrid"
+    cron = plain(
+        await client.crons.create(
+            "trivial", schedule="0 8 * * 1-5", input=ask("morning"), timezone="Europe/Madrid"
+        )
     )
     try:
         assert cron["next_run_date"]

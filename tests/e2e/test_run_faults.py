@@ -44,7 +44,7 @@ async def test_a_worker_killed_mid_run_is_replaced_and_the_run_retried(
             done = await asyncio.wait_for(client.runs.join(tid, run["run_id"]), 120)
         assert isinstance(done, dict)
         assert done["messages"][-1]["content"] == "worked 3s"
-        final = await client.runs.get(tid, run["run_id"])
+        final: dict[str, object] = dict(await client.runs.get(tid, run["run_id"]))
         assert final["status"] == "success"
         assert final["attempt"] == 2
         parts = [p async for p in client.runs.join_stream(tid, run["run_id"])]
