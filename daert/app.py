@@ -1,7 +1,8 @@
 """The FastAPI application factory: health endpoints, auth, size limits and one error format.
 
-Every error leaves as `{"error": {"code", "message", "hint"}}` with a 4xx/5xx status; a bug
-becomes a 500 with a request id and no traceback (the traceback goes to the server log).
+Every error leaves as `{"error": {"code", "message", "hint", "type"}}` with a 4xx/5xx status
+(`type` is the OpenAI error class, so OpenAI clients raise a typed error with the message); a
+bug becomes a 500 with a request id and no traceback (the traceback goes to the server log).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bots.errors import ERROR_RESPONSES
 from core.errors import DaertError
 from daert import __version__
 from daert.health import ComponentHealth, ProbeCache, Target, apply_supervision, probe
@@ -31,8 +33,21 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"})
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
 
-def error_body(code: str, message: str, hint: str = "", **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "hint": hint, **extra}}
+# The `type` OpenAI's API gives each kind of failure (what its clients read besides the status).
+ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def error_type(status: int) -> str:
+    if status >= 500:
+        return "server_error"
+    return ERROR_TYPES.get(status, "invalid_request_error")
+
+
+def error_body(
+    code: str, message: str, hint: str = "", *, status: int, **extra: Any
+) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "hint": hint,
+                      "type": error_type(status), **extra}}  # fmt: skip
 
 
 class BodyLimit:
@@ -77,6 +92,7 @@ class BodyLimit:
                 "payload_too_large",
                 f"request body is larger than {self.limit} bytes",
                 "send a smaller body, or raise DAERT_MAX_BODY_BYTES on the server",
+                status=413,
             ),
             status_code=413,
         )
@@ -117,29 +133,32 @@ def create_app(
 
     app = FastAPI(title="daert", version=__version__, lifespan=lifespan)
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
 
-    @app.middleware("http")
     async def require_key(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        if api_key is not None and request.url.path not in PUBLIC_PATHS:
+        if request.url.path not in PUBLIC_PATHS:
             given = request.headers.get("authorization", "")
             token = given.removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(token.encode(), api_key.encode()):
+            if not hmac.compare_digest(token.encode(), (api_key or "").encode()):
                 return JSONResponse(
                     error_body(
                         "unauthorized",
                         "missing or wrong API key",
                         "send `Authorization: Bearer <DAERT_API_KEY>`",
+                        status=401,
                     ),
                     status_code=401,
                     headers={"WWW-Authenticate": "Bearer"},
                 )
         return await call_next(request)
 
+    if api_key is not None:  # a middleware costs every request: only when there is a key
+        app.middleware("http")(require_key)
+
     @app.exception_handler(DaertError)
     async def daert_error(_: Request, err: DaertError) -> JSONResponse:
         return JSONResponse(
-            error_body(err.code, err.message, err.hint),
+            error_body(err.code, err.message, err.hint, status=err.http_status),
             status_code=err.http_status,
             headers=err.headers or None,
         )
@@ -155,6 +174,7 @@ def create_app(
                 "invalid_request",
                 "the request does not match the API schema",
                 "see `details` and the schema at /docs",
+                status=422,
                 details=details,
             ),
             status_code=422,
@@ -164,7 +184,9 @@ def create_app(
     async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
         return JSONResponse(
-            error_body(code, str(err.detail), "see the API reference at /docs"),
+            error_body(
+                code, str(err.detail), "see the API reference at /docs", status=err.status_code
+            ),
             status_code=err.status_code,
             headers=getattr(err, "headers", None),
         )
@@ -178,6 +200,7 @@ def create_app(
                 "internal_error",
                 "the server hit an unexpected error",
                 "retry; if it persists, report it with this request id",
+                status=500,
                 request_id=request_id,
             ),
             status_code=500,

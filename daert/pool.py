@@ -10,6 +10,8 @@ of them, our tables included: a write that must be atomic opens a transaction.
 from __future__ import annotations
 
 import contextlib
+import time
+import weakref
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -18,11 +20,26 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from daert.reach import CONNECT_TIMEOUT, check_postgres, postgres_unreachable, with_connect_timeout
 from daert.settings import Settings
 
+# A connection used less than this long ago is handed out without a round trip to check it.
+FRESH = 2.0
+_last_used: weakref.WeakKeyDictionary[AsyncConnection, float] = weakref.WeakKeyDictionary()
+
 
 async def _configure(conn: AsyncConnection) -> None:
     from pgvector.psycopg import register_vector_async  # noqa: PLC0415
 
     await register_vector_async(conn)
+
+
+async def _returned(conn: AsyncConnection) -> None:
+    _last_used[conn] = time.monotonic()
+
+
+async def _check(conn: AsyncConnection) -> None:
+    """Check a connection that sat idle (PostgreSQL may have restarted meanwhile); one that
+    was in use a moment ago is alive, and checking it would double every query's round trips."""
+    if time.monotonic() - _last_used.get(conn, 0.0) > FRESH:
+        await AsyncConnectionPool.check_connection(conn)
 
 
 async def open_pool(
@@ -38,7 +55,7 @@ async def open_pool(
     # while PostgreSQL is down, a caller waits `timeout` for a connection, then fails clearly.
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         conninfo, min_size=1, max_size=settings.postgres_pool_size, open=False,
-        check=AsyncConnectionPool.check_connection, configure=_configure,
+        check=_check, configure=_configure, reset=_returned,
         timeout=4 * CONNECT_TIMEOUT,
         kwargs={"autocommit": True},
     )  # fmt: skip

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import procrastinate
     from fastapi import APIRouter, FastAPI
 
+    from agents.gateway.usage import UsageStore
     from bots.agent_protocol.services import Services
     from bots.runs.executor import RunExecutor
     from bots.runs.queue import RunQueue, Sweeper
@@ -83,10 +84,18 @@ class RunMachinery:
 
 
 @contextlib.asynccontextmanager
-async def open_runs(runtime: Runtime) -> AsyncIterator[RunMachinery]:
-    """Everything runs need, opened; the queue's connections are closed on the way out."""
+async def open_runs(runtime: Runtime, *, concurrency: int = 0) -> AsyncIterator[RunMachinery]:
+    """Everything runs need, opened; the queue's connections are closed on the way out.
+    With `concurrency`, this process also starts up to that many runs itself, at once, when
+    nothing else runs on their thread (the server's own worker)."""
     from bots.runs.executor import RunExecutor  # noqa: PLC0415
-    from bots.runs.queue import RunQueue, Sweeper, build_app, setup_schema  # noqa: PLC0415
+    from bots.runs.queue import (  # noqa: PLC0415
+        LocalRunner,
+        RunQueue,
+        Sweeper,
+        build_app,
+        setup_schema,
+    )
     from bots.runs.service import RunService, delete_run_checkpoints  # noqa: PLC0415
     from bots.runs.store import RunStore  # noqa: PLC0415
     from bots.runs.streams import RunStreams  # noqa: PLC0415
@@ -120,9 +129,16 @@ async def open_runs(runtime: Runtime) -> AsyncIterator[RunMachinery]:
         rollback=rollback, drop_thread=drop_thread,
     )  # fmt: skip
     sweeper = Sweeper(queue, store, streams)
-    service = RunService(store, streams, queue, forget_thread=forget_thread, rollback=rollback)
+    local = LocalRunner(executor, queue, concurrency=concurrency) if concurrency else None
+    service = RunService(
+        store, streams, queue, forget_thread=forget_thread, rollback=rollback, local=local
+    )
     async with app.open_async():
-        yield RunMachinery(catalog, store, streams, app, queue, executor, sweeper, service)
+        try:
+            yield RunMachinery(catalog, store, streams, app, queue, executor, sweeper, service)
+        finally:
+            if local is not None:
+                await local.aclose()
 
 
 async def services_for(runtime: Runtime, runs: RunMachinery) -> Services:
@@ -157,18 +173,37 @@ async def services_for(runtime: Runtime, runs: RunMachinery) -> Services:
     )
 
 
+async def usage_for(runtime: Runtime) -> UsageStore:
+    """Where the gateway records model calls, read back for the OpenAI API's `usage`."""
+    from agents.gateway.usage import PostgresUsageStore  # noqa: PLC0415
+
+    store = PostgresUsageStore(await runtime.pool())
+    await store.setup()  # the table exists before the first model call writes to it
+    return store
+
+
 def build_app(
-    services: Services, *, authenticated: Sequence[APIRouter] = (), **create: Any
+    services: Services,
+    *,
+    authenticated: Sequence[APIRouter] = (),
+    usage: UsageStore | None = None,
+    **create: Any,
 ) -> FastAPI:
-    """The HTTP app: health, the Agent-Protocol API, and `authenticated` routers (each
-    behind the same keys)."""
+    """The HTTP app: health, the Agent-Protocol API, the OpenAI-compatible API (its `usage`
+    read from `usage`), and `authenticated` routers (each behind the same keys)."""
     from fastapi import Depends  # noqa: PLC0415
 
     from bots.agent_protocol.router import agent_protocol_routers  # noqa: PLC0415
+    from bots.errors import ERROR_RESPONSES  # noqa: PLC0415
+    from bots.openai_api.routes import openai_router  # noqa: PLC0415
     from daert import __version__  # noqa: PLC0415
     from daert.app import create_app  # noqa: PLC0415
 
-    app = create_app(routers=agent_protocol_routers(services, version=__version__), **create)
+    routers = [*agent_protocol_routers(services, version=__version__),
+               openai_router(services, usage=usage)]  # fmt: skip
+    app = create_app(routers=routers, **create)
     for router in authenticated:
-        app.include_router(router, dependencies=[Depends(services.principal)])
+        app.include_router(
+            router, dependencies=[Depends(services.principal)], responses=ERROR_RESPONSES
+        )
     return app

@@ -58,9 +58,12 @@ class UsageStore(Protocol):
         self,
         *,
         since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
         thread_id: str | None = None,
         user_id: str | None = None,
-    ) -> list[UsageSummary]: ...
+    ) -> list[UsageSummary]:
+        """Calls per alias, those made from `since` to `until` (both included) when given."""
+        ...
 
 
 MIGRATIONS = [
@@ -125,6 +128,7 @@ class PostgresUsageStore:
         self,
         *,
         since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
         thread_id: str | None = None,
         user_id: str | None = None,
     ) -> list[UsageSummary]:
@@ -140,11 +144,12 @@ class PostgresUsageStore:
                            (array_agg(latency_ms ORDER BY at DESC))[1] AS last_latency
                     FROM model_calls
                     WHERE (%(since)s::timestamptz IS NULL OR at >= %(since)s)
+                      AND (%(until)s::timestamptz IS NULL OR at <= %(until)s)
                       AND (%(thread)s::text IS NULL OR thread_id = %(thread)s)
                       AND (%(user)s::text IS NULL OR user_id = %(user)s)
                     GROUP BY alias ORDER BY alias
                     """,
-                    {"since": since, "thread": thread_id, "user": user_id},
+                    {"since": since, "until": until, "thread": thread_id, "user": user_id},
                 )
             ).fetchall()
         return [

@@ -87,6 +87,7 @@ class AssistantRecord:
 class AssistantStore:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
+        self._system: dict[str, AssistantRecord] = {}  # by id and by graph name: immutable
 
     async def setup(self, graphs: dict[str, str]) -> None:
         """Schema, and one system assistant per served graph (`graph_id -> description`)."""
@@ -100,9 +101,15 @@ class AssistantStore:
                     (system_id(graph_id), graph_id, graph_id, description,
                      Jsonb({"created_by": "system"})),
                 )  # fmt: skip
+        for graph_id in graphs:
+            self._system.pop(graph_id, None)
+            record = await self.get(graph_id, "")
+            self._system[graph_id] = self._system[record.assistant_id] = record
 
     async def get(self, assistant_id: str, user_id: str) -> AssistantRecord:
         """By id, or by graph name (its system assistant); others' assistants are 404."""
+        if assistant_id in self._system:
+            return self._system[assistant_id]
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(

@@ -44,6 +44,7 @@ class RunCreate(BaseModel):
     after_seconds: float | None = None
     checkpoint_id: str | None = None
     checkpoint: dict[str, Any] | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
 
 
 UNSUPPORTED = ("interrupt_before", "interrupt_after", "webhook", "after_seconds",
@@ -83,6 +84,7 @@ def run_router(services: Services) -> APIRouter:
             multitask_strategy=check_strategy(body.multitask_strategy or "reject"),
             timeout=body.timeout,
             surface=surface,
+            durability=body.durability,
         )
         if thread_id is not None:
             thread_id = check_thread_id(thread_id)
@@ -103,7 +105,7 @@ def run_router(services: Services) -> APIRouter:
         )
 
     async def finished(run: Run) -> JSONResponse:
-        done = await runs.wait(run.run_id)
+        done = await runs.outcome(run.run_id)
         headers = locations(run, "join")
         if done.status == "error" and done.error:
             body = {"__error__": {"error": done.error.get("code"),

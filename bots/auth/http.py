@@ -33,8 +33,12 @@ from fastapi import Request
 from bots.auth.errors import RateLimited, Unauthorized
 from bots.auth.keys import KeyStore, Principal
 from bots.auth.ratelimit import RateLimiter
+from bots.errors import Forbidden
+from memory.longterm import check_user
 
 LOCAL_USER = "local"
+# An admin (the local user, an admin key) may act as another user: the CLI's `--user`.
+ACT_AS = "x-daert-user"
 LEGACY_KEY_ID = "legacy"
 ACTIVE_CACHE_S = 5.0  # how long "does any key exist?" is remembered
 PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
@@ -96,11 +100,21 @@ def principal_dependency(
 
     async def principal(request: Request) -> Principal:
         who = await identify(request)
-        rate = await limiter()
+        # The limit is per key: the open loopback default (one person, this machine) has none.
+        rate = await limiter() if who.key_id is not None else None
         if rate is not None:
             wait = await rate.hit(who.key_id or LOCAL_USER)
             if wait is not None:
                 raise RateLimited(wait, limit=rate.per_minute)
-        return who
+        acting = request.headers.get(ACT_AS)
+        if acting is None:
+            return who
+        if not who.admin:
+            raise Forbidden(
+                f"only an admin key may act as another user ({ACT_AS})",
+                hint=f"leave {ACT_AS} out: a key acts as its own user",
+                code="act_as_forbidden",
+            )
+        return Principal(check_user(acting), admin=False, key_id=who.key_id)
 
     return principal

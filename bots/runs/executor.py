@@ -16,14 +16,21 @@ from typing import Any
 
 from bots.runs.records import Run, RunStatus
 from bots.runs.served import ServedGraph, Turn, thread_config, to_json
-from bots.runs.store import RunStore
-from bots.runs.streams import RunStreams
+from bots.runs.store import Busy, RunStore
+from bots.runs.streams import RunStreams, StreamWriter
 from core.errors import DaertError
 
 log = logging.getLogger("daert.runs")
 
 Graphs = Callable[[str], Awaitable[ServedGraph]]
 ThreadHook = Callable[[str, list[str]], Awaitable[None]]
+
+
+def kept_events(modes: tuple[str, ...]) -> frozenset[str]:
+    """What a run's stream keeps: the modes it was asked for, and `custom` always (daert's
+    own run events, which every surface renders, travel there)."""
+    return frozenset({"messages" if m in ("messages", "messages-tuple") else m for m in modes}
+                     | {"custom"})  # fmt: skip
 
 
 class Shutdown(Exception):
@@ -50,8 +57,10 @@ class RunExecutor:
         self.drop_thread = drop_thread
         self.progress_every = progress_every
 
-    async def execute(self, run_id: str, *, shutting_down: Callable[[], bool]) -> None:
-        run = await self.store.claim(run_id)
+    async def execute(
+        self, run_id: str, *, shutting_down: Callable[[], bool], temporary: bool = False
+    ) -> None:
+        run = await self._claim(run_id, temporary)
         if run is None:  # cancelled before it started, or taken by another attempt
             await self._end_if_finished(run_id)
             return
@@ -60,12 +69,16 @@ class RunExecutor:
         def used() -> float:
             return run.elapsed + (time.monotonic() - started)
 
+        first = run.attempt == 1 or not await self.streams.exists(run.run_id)
+        events = self.streams.writer(run.run_id, first=first)
+        # a retry says so: readers see the run start again
+        events.add("metadata", {"run_id": run.run_id, "attempt": run.attempt})
         ticker = asyncio.create_task(self._tick(run.run_id, used))
         status: RunStatus = "success"
         error: dict[str, Any] | None = None
         output: Any = None
         try:
-            output = await self._run(run)
+            output = await self._run(run, events)
         except TimeoutError:
             status = "timeout"
             budget = run.timeout or self.default_timeout
@@ -75,10 +88,11 @@ class RunExecutor:
             ticker.cancel()
             if shutting_down():
                 await self.store.requeue(run.run_id, used(), count_attempt=False)
+                await events.flush()
                 raise Shutdown(run.run_id) from None
             # cancelled or interrupted by a request: that request set the status already
             current = await self.store.get(run.run_id)
-            await self.streams.end(run.run_id, current.status)
+            await events.end(current.status)
             await self._cleanup(run)
             raise
         except DaertError as err:
@@ -91,30 +105,30 @@ class RunExecutor:
         finally:
             ticker.cancel()
         if error is not None:
-            await self.streams.append(
-                run.run_id, "error", {"error": error["code"], "message": error["message"]}
-            )
-        if not await self.store.finish(
-            run.run_id, status, elapsed=used(), error=error, output=output
-        ):
-            status = (await self.store.get(run.run_id)).status  # cancelled meanwhile
-        await self.streams.end(run.run_id, status)
-        await self._cleanup(run)
+            events.add("error", {"error": error["code"], "message": error["message"]})
+        if await self.store.finish(run.run_id, status, elapsed=used(), error=error, output=output):
+            # the outcome rides on `end`: a waiting client needs no database read
+            await events.end(status, output=output, error=error)
+        else:  # cancelled meanwhile: that status stands
+            await events.end((await self.store.get(run.run_id)).status)
 
-    async def _run(self, run: Run) -> Any:
+    async def _claim(self, run_id: str, temporary: bool) -> Run | None:
+        """Claim the run, waiting while another run of its thread runs (it started outside
+        the queue's per-thread order, or the queue let this one through first)."""
+        pause = 0.02
+        while True:
+            claimed = await self.store.claim(run_id, temporary=temporary)
+            if not isinstance(claimed, Busy):
+                return claimed
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    async def _run(self, run: Run, events: StreamWriter) -> Any:
         kwargs = run.kwargs
-        if run.attempt == 1 or not await self.streams.exists(run.run_id):
-            await self.streams.append(
-                run.run_id, "metadata", {"run_id": run.run_id, "attempt": run.attempt},
-                first=True,
-            )  # fmt: skip
-        else:  # a retry: readers see that the run starts again
-            await self.streams.append(
-                run.run_id, "metadata", {"run_id": run.run_id, "attempt": run.attempt}
-            )
         if kwargs.get("rollback") and self.rollback is not None:
             await self.rollback(run.thread_id, list(kwargs["rollback"]))
         served = await self.graphs(kwargs.get("graph_id") or run.assistant_id)
+        modes = tuple(kwargs.get("stream_modes") or ("values",))
         turn = Turn(
             run_id=run.run_id,
             thread_id=run.thread_id,
@@ -123,14 +137,25 @@ class RunExecutor:
             command=kwargs.get("command"),
             config=kwargs.get("config") or {},
             context=kwargs.get("context") or {},
-            modes=tuple(kwargs.get("stream_modes") or ("values",)),
+            modes=modes,
+            temporary=run.temporary,
+            durability=kwargs.get("durability"),
         )
+        kept = kept_events(modes)
+        output: Any = None
         budget = (run.timeout or self.default_timeout) - run.elapsed
         async with asyncio.timeout(max(budget, 0.001)):
             async for event, data in served.stream(turn):
-                await self.streams.append(run.run_id, event, data)
-            state = await served.graph.aget_state(thread_config(run.thread_id, run.user_id))
-        return to_json(state.values)
+                if event == "values":
+                    output = data
+                if event in kept:
+                    events.add(event, data)
+            if output is None:
+                config = thread_config(run.thread_id, run.user_id)
+                output = to_json((await served.graph.aget_state(config)).values)
+        if run.temporary and served.leaves_state and self.drop_thread is not None:
+            await self.drop_thread(run.thread_id)
+        return output
 
     async def _tick(self, run_id: str, used: Callable[[], float]) -> None:
         while True:
@@ -145,5 +170,6 @@ class RunExecutor:
                 await self.streams.end(run_id, run.status)
 
     async def _cleanup(self, run: Run) -> None:
+        """A stateless run cut short: drop whatever its thread got (cheap when nothing)."""
         if run.temporary and self.drop_thread is not None:
             await self.drop_thread(run.thread_id)

@@ -52,14 +52,15 @@ class RunQueue:
         self.store = store
 
     async def enqueue(self, run: Run) -> int:
-        job_id = await self.app.configure_task(TASK, lock=run.thread_id, queue=QUEUE).defer_async(
-            run_id=run.run_id
-        )
-        await self.store.set_job(run.run_id, job_id)
+        # The job carries the run id (its only argument); nothing else links them.
+        job_id: int = await self.app.configure_task(
+            TASK, lock=run.thread_id, queue=QUEUE
+        ).defer_async(run_id=run.run_id, temporary=run.temporary)
         return job_id
 
-    async def abort(self, job_id: int | None) -> None:
-        """Stop a job: dropped if it has not started, its task cancelled if it runs."""
+    async def abort(self, run_id: str) -> None:
+        """Stop a run's job: dropped if it has not started, its task cancelled if it runs."""
+        job_id = await self.store.job_of(run_id)
         if job_id is None:
             return
         with contextlib.suppress(Exception):  # already finished: nothing to stop
@@ -75,11 +76,13 @@ class RunQueue:
             pass_context=True,
             retry=RetryStrategy(max_attempts=10, wait=1, retry_exceptions={Shutdown}),
         )
-        async def run_task(context: JobContext, run_id: str) -> None:
+        async def run_task(context: JobContext, run_id: str, temporary: bool = False) -> None:
             from procrastinate.job_context import AbortReason  # noqa: PLC0415
 
             await executor.execute(
-                run_id, shutting_down=lambda: context.abort_reason() == AbortReason.SHUTDOWN
+                run_id,
+                temporary=temporary,
+                shutting_down=lambda: context.abort_reason() == AbortReason.SHUTDOWN,
             )
 
     async def work(self, *, concurrency: int = 4, name: str | None = None) -> None:
@@ -98,8 +101,57 @@ class RunQueue:
         )
 
 
+class LocalRunner:
+    """Runs that can start at once start here, in the process that created them, without a
+    trip through the queue (procrastinate's fetch costs ~10 ms a run on a small machine).
+    Such a run is as durable as a queued one: it is in PostgreSQL before it starts, and if
+    this process dies the sweeper of any other process retries it through the queue."""
+
+    def __init__(self, executor: RunExecutor, queue: RunQueue, *, concurrency: int) -> None:
+        self.executor = executor
+        self.queue = queue
+        self.concurrency = concurrency
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    def has_room(self) -> bool:
+        return not self._closing and len(self._tasks) < self.concurrency
+
+    def start(self, run: Run) -> None:
+        task = asyncio.get_running_loop().create_task(self._execute(run))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, run: Run) -> None:
+        try:
+            await self.executor.execute(
+                run.run_id, temporary=run.temporary, shutting_down=lambda: self._closing
+            )
+        except Shutdown:  # handed back as pending: the queue takes it from here
+            await self.queue.enqueue(run)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("run %s failed outside the graph", run.run_id)
+
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Let running runs finish for `grace` seconds, then hand the rest back."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        self._closing = True
+        for task in set(self._tasks):
+            task.cancel()
+        for task in set(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
 class Sweeper:
-    """Finds runs that nobody works any more and retries them once, or fails them."""
+    """Finds runs that nobody works any more and retries them once, or fails them.
+
+    A run being worked reports progress every few seconds (`RunExecutor`); a running run
+    silent for `stalled_after` seconds lost its process. Jobs of dead procrastinate workers
+    are closed too, so the queue does not keep them as "doing"."""
 
     def __init__(
         self,
@@ -120,40 +172,31 @@ class Sweeper:
         """One pass; what it did, one line per run."""
         from procrastinate.jobs import Status  # noqa: PLC0415
 
-        manager = self.queue.app.job_manager
         done: list[str] = []
+        for run in await self.store.stale(self.stalled_after):
+            if run.attempt < MAX_ATTEMPTS:
+                if await self.store.requeue(run.run_id, None, count_attempt=True):
+                    await self.queue.enqueue(run)
+                    done.append(f"{run.run_id}: its worker went silent, retried")
+                continue
+            failed = await self.store.finish(
+                run.run_id, "error", elapsed=run.elapsed,
+                error={"code": "worker_lost",
+                       "message": f"the worker running it stopped, {run.attempt} times",
+                       "hint": "see the workers' logs; ask again to start a new run"},
+            )  # fmt: skip
+            if failed:
+                events = self.streams.writer(run.run_id)
+                events.add("error", {"error": "worker_lost",
+                                     "message": "the worker running it stopped"})  # fmt: skip
+                await events.end("error")
+                done.append(f"{run.run_id}: its worker went silent again, failed")
+        manager = self.queue.app.job_manager
         for job in await manager.get_stalled_jobs(
             task_name=TASK, seconds_since_heartbeat=self.stalled_after
         ):
-            if job.id is None:  # pragma: no cover - stored jobs have ids
-                continue
-            run = await self.store.by_job(job.id)
-            try:
-                if run is not None and run.status == "running" and run.attempt < MAX_ATTEMPTS:
-                    await self.store.requeue(run.run_id, None, count_attempt=True)
-                    await manager.retry_job(job)
-                    done.append(f"{run.run_id}: worker lost, retried")
-                    continue
-                await manager.finish_job(job, status=Status.FAILED, delete_job=False)
-            except Exception as err:  # noqa: BLE001 - another sweeper got there first
-                log.debug("sweep of job %s: %s", job.id, err)
-                continue
-            if run is not None:
-                if run.status == "running":
-                    await self.store.finish(
-                        run.run_id, "error", elapsed=run.elapsed,
-                        error={"code": "worker_lost",
-                               "message": f"the worker running it stopped {run.attempt} times",
-                               "hint": "see the workers' logs; ask again to start a new run"},
-                    )  # fmt: skip
-                    await self.streams.append(
-                        run.run_id, "error",
-                        {"error": "worker_lost", "message": "the worker running it stopped"},
-                    )  # fmt: skip
-                    done.append(f"{run.run_id}: worker lost again, failed")
-                final = await self.store.get(run.run_id)
-                if not await self.streams.ended(run.run_id):
-                    await self.streams.end(run.run_id, final.status)
+            with contextlib.suppress(Exception):  # another sweeper closed it first
+                await manager.finish_job(job, status=Status.FAILED, delete_job=True)
         for run in await self.store.orphans(self.orphan_after):
             await self.queue.enqueue(run)
             done.append(f"{run.run_id}: had no job, enqueued")

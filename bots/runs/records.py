@@ -32,6 +32,7 @@ class RunRequest:
     multitask_strategy: MultitaskStrategy = "reject"
     timeout: float | None = None
     surface: str = "api"
+    durability: str | None = None
 
     def kwargs(self) -> dict[str, Any]:
         """The part the worker needs to execute the run, stored with it as JSON."""
@@ -43,6 +44,7 @@ class RunRequest:
             "context": self.context,
             "stream_modes": list(self.stream_modes),
             "surface": self.surface,
+            "durability": self.durability,
         }
 
 
@@ -62,7 +64,6 @@ class Run:
     error: dict[str, Any] | None
     output: Any
     temporary: bool
-    job_id: int | None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

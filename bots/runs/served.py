@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.graph.state import CompiledStateGraph
     from langgraph.store.base import BaseStore
-    from langgraph.types import StreamMode
+    from langgraph.types import Durability, StreamMode
 
     from graphs.assistant.assistant import Assistant
 
@@ -120,17 +120,24 @@ class Turn:
     config: dict[str, Any]
     context: dict[str, Any]
     modes: tuple[str, ...]
+    temporary: bool = False  # a stateless run: its thread is dropped after it
+    durability: str | None = None
 
 
 class ServedGraph(Protocol):
     graph_id: str
     description: str
+    # Whether a stateless run leaves checkpoints behind (to delete): a graph that keeps its
+    # own thread records does; a plain graph runs stateless without a checkpointer at all.
+    leaves_state: bool
 
     @property
     def graph(self) -> CompiledStateGraph[Any, Any, Any, Any]: ...
 
     def stream(self, turn: Turn) -> AsyncIterator[tuple[str, Any]]:
-        """`(event, JSON)` pairs: `values`, `updates`, `messages`, `custom`..."""
+        """`(event, JSON)` pairs: `values`, `updates`, `messages`, `custom`... (more than
+        the turn asked for is fine: the executor keeps what the run asked for, and the last
+        `values` as the run's output)."""
         ...
 
 
@@ -141,7 +148,10 @@ def thread_config(thread_id: str, user_id: str, extra: Mapping[str, Any] | None 
 
 
 class LangGraphGraph:
-    """Any compiled LangGraph graph, with the server's checkpointer and store."""
+    """Any compiled LangGraph graph, with the server's checkpointer and store (and, for
+    stateless runs, without a checkpointer: nothing to write, nothing to delete after)."""
+
+    leaves_state = False
 
     def __init__(
         self,
@@ -153,6 +163,7 @@ class LangGraphGraph:
         self.graph_id = graph_id
         self.description = description or f"the LangGraph graph {graph_id}"
         self._graph = graph
+        self._bare = graph.copy(update={"checkpointer": None})
 
     @property
     def graph(self) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -164,13 +175,20 @@ class LangGraphGraph:
         config = thread_config(turn.thread_id, turn.user_id, turn.config)
         config["configurable"]["run_id"] = turn.run_id
         config.setdefault("metadata", {})["run_id"] = turn.run_id
-        modes = list(dict.fromkeys(LANGGRAPH_MODES[m] for m in turn.modes))
+        # `values` always: its last chunk is the run's output (no state read after the run)
+        modes = list(dict.fromkeys(["values", *(LANGGRAPH_MODES[m] for m in turn.modes)]))
         payload: Any = Command(**turn.command) if turn.command else turn.input
-        async for mode, chunk in self.graph.astream(
+        graph = self._bare if turn.temporary else self.graph
+        # A checkpoint per step by default, as LangGraph's server does: an interrupted run
+        # keeps what it had done; "exit" (one per run) is cheaper when a client asks for it.
+        durability = cast("Durability", turn.durability or "async")
+        options: dict[str, Any] = {} if turn.temporary else {"durability": durability}
+        async for mode, chunk in graph.astream(
             payload,
             config,
-            stream_mode=cast("list[StreamMode]", modes or ["values"]),
+            stream_mode=cast("list[StreamMode]", modes),
             context=turn.context or None,
+            **options,
         ):
             if mode == "messages":
                 message, meta = cast("tuple[Any, Any]", chunk)
@@ -184,6 +202,7 @@ class AssistantGraph:
     surface renders them) and the LangGraph modes the client asked for out."""
 
     graph_id = BUILTIN
+    leaves_state = True
     description = (
         "daert's assistant: routes between retrieval, the knowledge graph, web search and "
         "sandboxed code, with memory and a semantic cache"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from bots.runs.queue import RunQueue
+from bots.runs.queue import LocalRunner, RunQueue
 from bots.runs.records import Run, RunRequest, ThreadNotFound
 from bots.runs.store import RunStore
 from bots.runs.streams import END, RunStreams, StreamEntry
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
 ALWAYS = frozenset({"metadata", "error", END})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    output: Any
+    error: dict[str, Any] | None
 
 
 def new_id() -> str:
@@ -53,7 +61,9 @@ class RunService:
         *,
         forget_thread: Callable[[str], Awaitable[None]] | None = None,
         rollback: Callable[[str, list[str]], Awaitable[None]] | None = None,
+        local: LocalRunner | None = None,
     ) -> None:
+        self.local = local
         self.store = store
         self.streams = streams
         self.queue = queue
@@ -68,17 +78,22 @@ class RunService:
         thread_id: str | None = None,
         create_thread: bool = False,
     ) -> Run:
-        """Create and enqueue a run; without a thread, on a temporary one (a stateless run)."""
+        """Create a run and start it: here at once when this process works runs, has room and
+        nothing runs on the thread, else through the queue. Without a thread, the run gets
+        a temporary one (a stateless run)."""
         temporary = thread_id is None
-        run, displaced = await self.store.create(
+        run, displaced, behind = await self.store.create(
             new_id(), thread_id or new_id(), user_id, request,
-            create_thread=create_thread or temporary, temporary=temporary,
+            create_thread=create_thread, temporary=temporary,
         )  # fmt: skip
         for old in displaced:
-            await self.queue.abort(old.job_id)
+            await self.queue.abort(old.run_id)
             if old.was == "pending":  # never started: nobody else will end its stream
                 await self.streams.end(old.run_id, "interrupted")
-        await self.queue.enqueue(run)
+        if self.local is not None and not behind and self.local.has_room():
+            self.local.start(run)  # nothing to wait for: start now, here
+        else:
+            await self.queue.enqueue(run)
         return run
 
     async def get(self, run_id: str, user_id: str | None, thread_id: str | None = None) -> Run:
@@ -96,7 +111,7 @@ class RunService:
     ) -> Run:
         old = await self.store.cancel(run_id, user_id, "cancelled")
         if old.was in ("pending", "running"):
-            await self.queue.abort(old.job_id)
+            await self.queue.abort(run_id)
             if old.was == "pending":
                 await self.streams.end(run_id, "cancelled")
         run = await self.store.get(run_id)
@@ -121,6 +136,18 @@ class RunService:
                 yield None
             elif entry.event in wanted:
                 yield entry
+
+    async def outcome(self, run_id: str) -> Outcome:
+        """Block until the run ends; how it ended (from its `end` event when that carries the
+        outcome, else from the database)."""
+        async for entry in self.follow(run_id, modes=()):
+            if entry is not None and entry.event == END:
+                if "output" in entry.data:
+                    return Outcome(entry.data["status"], entry.data["output"],
+                                   entry.data.get("error"))  # fmt: skip
+                break
+        run = await self.store.get(run_id)
+        return Outcome(run.status, run.output, run.error)
 
     async def wait(self, run_id: str, *, idle: float = 10.0) -> Run:
         """Block until the run ends; the finished run."""

@@ -45,7 +45,6 @@ RUN_MIGRATIONS = [
         error jsonb,
         output jsonb,
         temporary boolean NOT NULL DEFAULT false,
-        job_id bigint,
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now(),
         started_at timestamptz,
@@ -55,11 +54,10 @@ RUN_MIGRATIONS = [
     "CREATE INDEX daert_runs_active ON daert_runs (thread_id, created_at) "
     "WHERE status IN ('pending', 'running')",
     "CREATE INDEX daert_runs_user ON daert_runs (user_id, created_at DESC)",
-    "CREATE INDEX daert_runs_job ON daert_runs (job_id)",
 ]
 COLUMNS = (
     "run_id, thread_id, assistant_id, user_id, status, multitask_strategy, kwargs, metadata, "
-    "attempt, elapsed, timeout, error, output, temporary, job_id, created_at, updated_at, "
+    "attempt, elapsed, timeout, error, output, temporary, created_at, updated_at, "
     "started_at, finished_at"
 )
 
@@ -68,13 +66,19 @@ def _run(row: dict[str, Any]) -> Run:
     return Run(**row)
 
 
+class Busy:
+    """Another run of the thread is running."""
+
+
+BUSY = Busy()
+
+
 @dataclass(frozen=True)
 class Displaced:
     """An active run that a new run's strategy interrupted (or rolled back)."""
 
     run_id: str
     was: RunStatus
-    job_id: int | None
 
 
 class RunStore:
@@ -94,10 +98,14 @@ class RunStore:
         *,
         create_thread: bool = False,
         temporary: bool = False,
-    ) -> tuple[Run, list[Displaced]]:
+    ) -> tuple[Run, list[Displaced], bool]:
         """Insert a pending run, applying its double-texting strategy to the thread's active
-        runs; the interrupted ones come back so the caller can stop their jobs."""
+        runs; the interrupted ones come back so the caller can stop them, and whether any
+        run was active on the thread (then the new one must queue behind it)."""
         kwargs = request.kwargs()
+        if temporary:  # a thread of its own, new: nothing to lock, nothing active on it
+            run = await self._insert(run_id, thread_id, user_id, request, kwargs, temporary)
+            return run, [], False
         async with self.pool.connection() as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
             if create_thread:
@@ -122,7 +130,7 @@ class RunStore:
                 raise ThreadNotFound(thread_id)
             active = await (
                 await cur.execute(
-                    "SELECT run_id, status, job_id FROM daert_runs WHERE thread_id = %s "
+                    "SELECT run_id, status FROM daert_runs WHERE thread_id = %s "
                     "AND status IN ('pending', 'running') ORDER BY created_at",
                     (thread_id,),
                 )
@@ -132,7 +140,7 @@ class RunStore:
             if active and strategy == "reject":
                 raise ThreadBusy(thread_id, active[0]["run_id"])
             if active and strategy in ("interrupt", "rollback"):
-                displaced = [Displaced(r["run_id"], r["status"], r["job_id"]) for r in active]
+                displaced = [Displaced(r["run_id"], r["status"]) for r in active]
                 await cur.execute(
                     "UPDATE daert_runs SET status = 'interrupted', finished_at = now(), "
                     "updated_at = now(), error = %s WHERE run_id = ANY(%s)",
@@ -143,33 +151,40 @@ class RunStore:
                 )
                 if strategy == "rollback":
                     kwargs["rollback"] = [d.run_id for d in displaced]
-            row = await (
-                await cur.execute(
-                    f"INSERT INTO daert_runs (run_id, thread_id, assistant_id, user_id, "
-                    f"multitask_strategy, kwargs, metadata, timeout, temporary) "
-                    f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}",
-                    (
-                        run_id,
-                        thread_id,
-                        request.assistant_id,
-                        user_id,
-                        strategy,
-                        Jsonb(kwargs),
-                        Jsonb(request.metadata),
-                        request.timeout,
-                        temporary,
-                    ),
-                )
-            ).fetchone()
-            if row is None:  # pragma: no cover - RETURNING always returns the row
-                raise RuntimeError("the database returned no row")
-        return _run(row), displaced
-
-    async def set_job(self, run_id: str, job_id: int) -> None:
-        async with self.pool.connection() as conn:
-            await conn.execute(
-                "UPDATE daert_runs SET job_id = %s WHERE run_id = %s", (job_id, run_id)
+            run = await self._insert(
+                run_id, thread_id, user_id, request, kwargs, temporary, cursor=cur
             )
+        return run, displaced, bool(active)
+
+    async def _insert(  # noqa: PLR0917 - the run's columns, in order
+        self,
+        run_id: str,
+        thread_id: str,
+        user_id: str,
+        request: RunRequest,
+        kwargs: dict[str, Any],
+        temporary: bool,
+        *,
+        cursor: Any = None,
+    ) -> Run:
+        sql = (
+            "INSERT INTO daert_runs (run_id, thread_id, assistant_id, user_id, "
+            "multitask_strategy, kwargs, metadata, timeout, temporary) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}"
+        )
+        params = (
+            run_id, thread_id, request.assistant_id, user_id, request.multitask_strategy,
+            Jsonb(kwargs), Jsonb(request.metadata), request.timeout, temporary,
+        )  # fmt: skip
+        if cursor is not None:
+            row = await (await cursor.execute(sql, params)).fetchone()
+        else:
+            async with self.pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                row = await (await cur.execute(sql, params)).fetchone()
+        if row is None:  # pragma: no cover - RETURNING always returns the row
+            raise RuntimeError("the database returned no row")
+        return _run(row)
 
     async def get(self, run_id: str, user_id: str | None = None) -> Run:
         """The run; `RunNotFound` also when it belongs to another user."""
@@ -218,19 +233,45 @@ class RunStore:
             rows = await cur.fetchall()
         return [_run(r) for r in rows]
 
-    async def claim(self, run_id: str) -> Run | None:
-        """Mark a pending run running for one more attempt; None when it is not pending
-        (cancelled, interrupted or already taken) or has used all its attempts."""
+    async def claim(self, run_id: str, *, temporary: bool = False) -> Run | Busy | None:
+        """Mark a pending run running for one more attempt. None when it is not pending
+        (cancelled, interrupted, taken) or has used its attempts; `BUSY` while another run of
+        its thread runs (the caller waits: one active run per thread, whoever claims)."""
+        claim = (
+            "UPDATE daert_runs r SET status = 'running', attempt = attempt + 1, "
+            "started_at = now(), updated_at = now() "
+            "WHERE run_id = %s AND status = 'pending' AND attempt < %s {busy} "
+            f"RETURNING {COLUMNS}"
+        )
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                "UPDATE daert_runs SET status = 'running', attempt = attempt + 1, "
-                "started_at = now(), updated_at = now() "
-                f"WHERE run_id = %s AND status = 'pending' AND attempt < %s RETURNING {COLUMNS}",
-                (run_id, MAX_ATTEMPTS),
-            )
-            row = await cur.fetchone()
-        return _run(row) if row else None
+            if temporary:  # its thread is its own: nothing else can run on it
+                await cur.execute(claim.format(busy=""), (run_id, MAX_ATTEMPTS))
+                row = await cur.fetchone()
+                return _run(row) if row else None
+            async with conn.transaction():
+                # serializes claims of one thread's runs, then reads what runs with a fresh view
+                await cur.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('daert_run:' || thread_id)) "
+                    "FROM daert_runs WHERE run_id = %s",
+                    (run_id,),
+                )
+                await cur.execute(
+                    claim.format(
+                        busy="AND NOT EXISTS (SELECT 1 FROM daert_runs o WHERE "
+                        "o.thread_id = r.thread_id AND o.status = 'running')"
+                    ),
+                    (run_id, MAX_ATTEMPTS),
+                )
+                row = await cur.fetchone()
+                if row is not None:
+                    return _run(row)
+                await cur.execute(
+                    "SELECT status FROM daert_runs WHERE run_id = %s AND status = 'pending' "
+                    "AND attempt < %s",
+                    (run_id, MAX_ATTEMPTS),
+                )
+                return BUSY if await cur.fetchone() else None
 
     async def progress(self, run_id: str, elapsed: float) -> None:
         """The time this run has used so far (what a resumed run starts from)."""
@@ -282,7 +323,7 @@ class RunStore:
         async with self.pool.connection() as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
-                "SELECT run_id, status, job_id FROM daert_runs WHERE run_id = %s "
+                "SELECT run_id, status FROM daert_runs WHERE run_id = %s "
                 "AND (%s::text IS NULL OR user_id = %s) FOR UPDATE",
                 (run_id, user_id, user_id),
             )
@@ -295,7 +336,7 @@ class RunStore:
                     "error = %s WHERE run_id = %s",
                     (status, Jsonb({"code": status, "message": f"run {status}"}), run_id),
                 )
-        return Displaced(row["run_id"], row["status"], row["job_id"])
+        return Displaced(row["run_id"], row["status"])
 
     async def delete(self, run_ids: list[str]) -> None:
         async with self.pool.connection() as conn:
@@ -305,24 +346,42 @@ class RunStore:
         async with self.pool.connection() as conn:
             await conn.execute("DELETE FROM daert_runs WHERE thread_id = %s", (thread_id,))
 
-    async def by_job(self, job_id: int) -> Run | None:
-        async with self.pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(f"SELECT {COLUMNS} FROM daert_runs WHERE job_id = %s", (job_id,))
-            row = await cur.fetchone()
-        return _run(row) if row else None
-
-    async def orphans(self, older_than: float) -> list[Run]:
-        """Pending runs that never got a job (their creator died between commit and enqueue)."""
+    async def stale(self, older_than: float) -> list[Run]:
+        """Running runs whose executor stopped reporting progress (its process died)."""
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
-                f"SELECT {COLUMNS} FROM daert_runs WHERE status = 'pending' AND job_id IS NULL "
-                "AND created_at < now() - make_interval(secs => %s)",
+                f"SELECT {COLUMNS} FROM daert_runs WHERE status = 'running' "
+                "AND updated_at < now() - make_interval(secs => %s)",
                 (older_than,),
             )
             rows = await cur.fetchall()
         return [_run(r) for r in rows]
+
+    async def orphans(self, older_than: float) -> list[Run]:
+        """Pending runs with no job (their creator died between commit and enqueue)."""
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM daert_runs r WHERE status = 'pending' "
+                "AND created_at < now() - make_interval(secs => %s) AND NOT EXISTS ("
+                "SELECT 1 FROM procrastinate_jobs j WHERE j.task_name = 'daert.run' "
+                "AND j.args->>'run_id' = r.run_id AND j.status IN ('todo', 'doing'))",
+                (older_than,),
+            )
+            rows = await cur.fetchall()
+        return [_run(r) for r in rows]
+
+    async def job_of(self, run_id: str) -> int | None:
+        """The queue's job for a run that has not finished, if any."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM procrastinate_jobs WHERE task_name = 'daert.run' "
+                "AND args->>'run_id' = %s AND status IN ('todo', 'doing') ORDER BY id DESC",
+                (run_id,),
+            )
+            row = await cur.fetchone()
+        return int(row[0]) if row else None
 
 
 def dumps(value: Any) -> str:

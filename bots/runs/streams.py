@@ -7,6 +7,7 @@ stream ends with an `end` entry, after which it is kept for `retention` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -42,6 +43,56 @@ def check_event_id(value: str) -> str:
     return value
 
 
+class StreamWriter:
+    """Appends one run's events in order, in as few round trips as the stream allows: while
+    one batch is on its way to Redis the next one gathers (a fast graph's events go in one
+    pipeline; a slow one's each go at once)."""
+
+    def __init__(self, streams: RunStreams, run_id: str, *, first: bool) -> None:
+        self.streams = streams
+        self.key = streams.key(run_id)
+        self.run_id = run_id
+        self._expire = RUNNING_TTL if first else 0
+        self._pending: list[dict[str, str]] = []
+        self._sending: asyncio.Task[None] | None = None
+
+    def add(self, event: str, data: Any) -> None:
+        self._pending.append({"e": event, "d": json.dumps(data, separators=(",", ":"),
+                                                         default=str)})  # fmt: skip
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            async with self.streams.redis.pipeline(transaction=False) as pipe:
+                for fields in batch:
+                    pipe.xadd(self.key, fields)  # type: ignore[arg-type]
+                if self._expire:
+                    pipe.expire(self.key, self._expire)
+                    self._expire = 0
+                await pipe.execute()
+
+    async def flush(self) -> None:
+        """Wait until everything added is in Redis (raises what sending raised)."""
+        while True:
+            sending = self._sending
+            if sending is not None and not sending.done():
+                await asyncio.shield(sending)
+                continue
+            if sending is not None:
+                sending.result()
+            if not self._pending:
+                return
+            self._sending = asyncio.get_running_loop().create_task(self._send())
+
+    async def end(self, status: str, **extra: Any) -> None:
+        """Close the stream after everything added, and keep it for the retention period."""
+        self.add(END, {"run_id": self.run_id, "status": status, **extra})
+        await self.flush()
+        await self.streams.redis.expire(self.key, self.streams.retention)
+
+
 class RunStreams:
     def __init__(
         self, redis: Redis, *, prefix: str = "daert:run", retention: int = 24 * 3600
@@ -52,6 +103,10 @@ class RunStreams:
 
     def key(self, run_id: str) -> str:
         return f"{self.prefix}:{run_id}:events"
+
+    def writer(self, run_id: str, *, first: bool = False) -> StreamWriter:
+        """A batching writer for the process that runs the run (`first`: set its TTL)."""
+        return StreamWriter(self, run_id, first=first)
 
     async def append(self, run_id: str, event: str, data: Any, *, first: bool = False) -> str:
         fields = {"e": event, "d": json.dumps(data, separators=(",", ":"), default=str)}

@@ -6,7 +6,7 @@ import asyncio
 import json
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 from rich.console import Console
@@ -15,7 +15,7 @@ from rich.markup import escape
 from core.errors import DaertError
 from daert.cli.context import settings_of
 from daert.cli.failures import unexpected
-from daert.cli.options import NoCache, Thread, User
+from daert.cli.options import Local, NoCache, Thread, User
 from daert.cli.render import print_error
 from graphs.assistant.events import (
     CacheHit,
@@ -30,8 +30,34 @@ from graphs.assistant.events import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from daert.runtime import Runtime
-    from graphs.assistant.assistant import Assistant
+    from daert.settings import Settings
+
+
+class Turns(Protocol):
+    """What answers a turn: the assistant in this process, or a running server."""
+
+    def stream(
+        self, question: str, *, thread_id: str | None = None, user_id: str = "local",
+        cache: bool = True,
+    ) -> AsyncIterator[RunEvent]: ...  # fmt: skip
+
+
+async def _turns(settings: Settings, runtime: Runtime, local: bool) -> tuple[Turns, str | None]:
+    """The running server of this data dir when there is one (no model to load here), else
+    the assistant in this process; and the server's URL, if that is what answers."""
+    from daert.client import ServerAssistant, find_server  # noqa: PLC0415
+
+    url = None if local else await asyncio.to_thread(find_server, settings.data_dir)
+    if url is None:
+        return await runtime.assistant(), None
+    key = settings.client_key.get_secret_value() if settings.client_key else None
+    remote = ServerAssistant(url, key=key)
+    runtime.on_close(remote.aclose)
+    return remote, url
+
 
 out = Console()
 err = Console(stderr=True)
@@ -79,7 +105,7 @@ async def _show_sources(reply: Reply, runtime: Runtime) -> None:
 
 
 async def _turn(
-    assistant: Assistant, question: str, *, thread: str | None, user: str, cache: bool,
+    assistant: Turns, question: str, *, thread: str | None, user: str, cache: bool,
     quiet: bool = False,
 ) -> Reply:  # fmt: skip
     async for event in assistant.stream(question, thread_id=thread, user_id=user, cache=cache):
@@ -87,6 +113,15 @@ async def _turn(
             out.print()
             return event.reply
         _show_event(event, quiet=quiet)
+    raise AssertionError("a turn always ends with `done`")  # pragma: no cover
+
+
+async def _collect(
+    assistant: Turns, question: str, thread: str | None, user: str, *, cache: bool
+) -> Reply:
+    async for event in assistant.stream(question, thread_id=thread, user_id=user, cache=cache):
+        if isinstance(event, RunDone):
+            return event.reply
     raise AssertionError("a turn always ends with `done`")  # pragma: no cover
 
 
@@ -99,12 +134,14 @@ def ask(  # noqa: PLR0917 - a CLI command: typer passes options positionally
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the reply as JSON (no streaming).")
     ] = False,
+    local: Local = False,
 ) -> None:
     """Ask the assistant one question; the answer streams, then its sources.
 
     It routes between your documents, the knowledge graph, web search and the code sandbox,
     and says "I don't know" when nothing relevant is found. Pass --thread to continue a
-    conversation (the thread id is printed on stderr).
+    conversation (the thread id is printed on stderr). When `daert serve` runs for this
+    data dir, the question goes to it (its model is loaded already); --local runs it here.
     """
     from daert.runtime import Runtime  # noqa: PLC0415
 
@@ -114,11 +151,9 @@ def ask(  # noqa: PLR0917 - a CLI command: typer passes options positionally
 
     async def run() -> None:
         async with Runtime(settings) as runtime:
-            assistant = await runtime.assistant()
+            assistant, _ = await _turns(settings, runtime, local)
             if as_json:
-                reply = await assistant.ask(
-                    question, thread_id=thread, user_id=user, cache=not no_cache
-                )
+                reply = await _collect(assistant, question, thread, user, cache=not no_cache)
                 data = reply.to_dict()
                 blobs = await runtime.blobs() if reply.outputs else None
                 for output in data["outputs"]:  # inline, for scripts that read the JSON
@@ -134,16 +169,18 @@ def ask(  # noqa: PLR0917 - a CLI command: typer passes options positionally
     asyncio.run(run())
 
 
-def chat(
+def chat(  # noqa: PLR0917 - a CLI command: typer passes options positionally
     ctx: typer.Context,
     thread: Thread = None,
     user: User = "local",
     no_cache: NoCache = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide tool steps.")] = False,
+    local: Local = False,
 ) -> None:
     """Talk with the assistant interactively: answers stream, with the tools used and sources.
 
-    Type /new for a new thread, /thread to show its id, /exit (or Ctrl-D) to leave.
+    Type /new for a new thread, /thread to show its id, /exit (or Ctrl-D) to leave. When
+    `daert serve` runs for this data dir, turns go to it; --local runs them here.
     """
     from daert.runtime import Runtime  # noqa: PLC0415
 
@@ -152,8 +189,9 @@ def chat(
     async def run() -> None:
         current = thread
         async with Runtime(settings) as runtime:
-            assistant = await runtime.assistant()
-            err.print("[dim]daert chat — /new, /thread, /exit[/]")
+            assistant, url = await _turns(settings, runtime, local)
+            where = f" (answered by {url})" if url else ""
+            err.print(f"[dim]daert chat — /new, /thread, /exit{where}[/]")
             while True:
                 try:
                     line = await asyncio.to_thread(input, "you> ")

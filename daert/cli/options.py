@@ -12,3 +12,10 @@ Thread = Annotated[
 ]
 User = Annotated[str, typer.Option("--user", "-u", help="Whose thread, memories and cache scope.")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not answer from the cache.")]
+Local = Annotated[
+    bool,
+    typer.Option(
+        "--local",
+        help="Run the assistant in this process even when `daert serve` runs for this data dir.",
+    ),
+]

@@ -78,7 +78,7 @@ async def _serve(  # noqa: PLR0917
     from daert.code_api import code_router  # noqa: PLC0415
     from daert.health import Target  # noqa: PLC0415
     from daert.runtime import Runtime  # noqa: PLC0415
-    from daert.server import build_app, open_runs, services_for  # noqa: PLC0415
+    from daert.server import build_app, open_runs, services_for, usage_for  # noqa: PLC0415
     from daert.targets import probe_targets  # noqa: PLC0415
     from tools.code_exec.ports import CodeSandbox  # noqa: PLC0415
 
@@ -96,11 +96,15 @@ async def _serve(  # noqa: PLR0917
         for box in sandboxes:
             await box.aclose()
 
-    async with Runtime(settings, urls=urls) as runtime, open_runs(runtime) as runs:
+    async with (
+        Runtime(settings, urls=urls) as runtime,
+        open_runs(runtime, concurrency=concurrency if worker else 0) as runs,
+    ):
         services = await services_for(runtime, runs)
         app = build_app(
             services,
             authenticated=[code_router(sandbox)],
+            usage=await usage_for(runtime),
             targets=targets,
             max_body_bytes=settings.max_body_bytes,
             on_shutdown=[close_sandbox],
@@ -123,14 +127,23 @@ async def _serve(  # noqa: PLR0917
             app, host=settings.host, port=settings.port, log_level=settings.log_level,
             timeout_graceful_shutdown=5,
         )  # fmt: skip
+        from daert.client import remove_record, write_record  # noqa: PLC0415
+
+        write_record(settings.data_dir, f"http://{_loopback(settings.host)}:{settings.port}")
         try:
             await uvicorn.Server(config).serve()
         finally:
+            remove_record(settings.data_dir)
             for task in background:
                 task.cancel()
             for task in background:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+
+def _loopback(host: str) -> str:
+    """Where a client on this machine reaches a server bound to `host`."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
 
 
 async def _say_who_may_call(

@@ -323,6 +323,7 @@ class Nodes:
                     await self.cache.store(
                         question, vector, text, self.scope(user),
                         metadata={"citations": citations}, ttl=self.config.cache_ttl,
+                        key=turn.run_id,  # a retried run overwrites its entry, never adds one
                     )  # fmt: skip
                     cache["stored"] = True
                 except DaertError as err:  # the answer stands; only its caching is lost

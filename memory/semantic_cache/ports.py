@@ -60,7 +60,10 @@ class SemanticCache(Protocol):
         *,
         metadata: dict[str, Any] | None = None,
         ttl: int | None = None,
-    ) -> None: ...
+        key: str | None = None,
+    ) -> None:
+        """Cache an answer; storing again with the same `key` (a run id) replaces it."""
+        ...
 
     async def knowledge_changed(self, collection: str) -> int: ...
 

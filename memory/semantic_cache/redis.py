@@ -132,9 +132,12 @@ class RedisSemanticCache:
         *,
         metadata: dict[str, Any] | None = None,
         ttl: int | None = None,
+        key: str | None = None,
     ) -> None:
+        """Cache an answer. With `key` (a run id), storing again under the same key replaces
+        the entry: a run that is retried caches its answer once."""
         try:
-            await self._store(question, vector, answer, scope, metadata=metadata, ttl=ttl)
+            await self._store(question, vector, answer, scope, metadata=metadata, ttl=ttl, key=key)
         except RedisError as err:
             raise _down(err) from err
 
@@ -147,8 +150,9 @@ class RedisSemanticCache:
         *,
         metadata: dict[str, Any] | None,
         ttl: int | None,
+        key: str | None = None,
     ) -> None:
-        element = uuid.uuid4().hex
+        element = uuid.uuid5(uuid.NAMESPACE_URL, key).hex if key else uuid.uuid4().hex
         attrs = scope.attributes(await self._version(scope.collection))
         entry = f"{self.prefix}:entry:{element}"
         async with self.redis.pipeline(transaction=True) as pipe:

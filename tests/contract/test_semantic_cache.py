@@ -70,3 +70,20 @@ async def test_new_knowledge_invalidates_and_entries_expire(cache: RedisSemantic
     assert hit is not None and hit.answer == "Team B."
     await asyncio.sleep(1.5)  # the entry's TTL, not a performance expectation
     assert await cache.lookup(question, vector, CHAT) is None
+
+
+async def test_storing_again_under_a_run_key_replaces_the_entry(
+    cache: RedisSemanticCache,
+) -> None:
+    """A run retried after its worker died caches its answer once, not twice."""
+    question = "How tall is the Eiffel tower?"
+    vector = await vec(question)
+    before = (await cache.stats()).entries
+    await cache.store(question, vector, "330 m.", CHAT, key="run-1")
+    await cache.store(question, vector, "330 metres.", CHAT, key="run-1")
+    assert (await cache.stats()).entries == before + 1
+    hit = await cache.lookup(question, vector, CHAT)
+    assert hit is not None
+    assert hit.answer == "330 metres."
+    await cache.store(question, vector, "330 m.", CHAT, key="run-2")  # another run: its own
+    assert (await cache.stats()).entries == before + 2

@@ -82,8 +82,10 @@ async def test_threads_state_history_and_metadata(client: LangGraphClient) -> No
     contents = [m["content"] for m in plain(state)["values"]["messages"]]
     assert contents == ["first", "first", "second", "second"]
     history = await client.threads.get_history(tid, limit=50)
-    assert len(history) >= 4
+    assert len(history) >= 4  # a checkpoint per step (durability "async", the default)
     assert history[0]["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
+    await client.runs.wait(tid, "trivial", input=ask("third"), durability="exit")
+    assert len(await client.threads.get_history(tid, limit=50)) == len(history) + 1
     await client.threads.update_state(tid, {"messages": [{"role": "user", "content": "edited"}]})
     edited = plain(await client.threads.get_state(tid))
     assert edited["values"]["messages"][-1]["content"] == "edited"
@@ -275,3 +277,14 @@ def test_client_mistakes_get_4xx_with_codes(server: Served) -> None:
     for response, status, code in cases:
         assert response.status_code == status, response.text
         assert response.json()["error"]["code"] == code
+
+
+def test_openapi_documents_every_route_and_its_error_shape(server: Served) -> None:
+    schema = httpx.get(f"{server.base}/openapi.json").json()
+    assert "ErrorBody" in schema["components"]["schemas"]
+    for path in ("/threads/{thread_id}", "/threads/{thread_id}/runs/stream", "/runs/wait",
+                 "/assistants/search", "/store/items", "/runs/crons"):  # fmt: skip
+        operations = schema["paths"][path]
+        for operation in operations.values():
+            assert {"404", "422", "500"} <= set(operation["responses"]), (path, operation)
+    assert httpx.get(f"{server.base}/docs").status_code == 200
