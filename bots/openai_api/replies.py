@@ -34,6 +34,8 @@ class AnswerFailed(DaertError):
     def __init__(self, run: Run, headers: dict[str, str] | None = None) -> None:
         status, code = FAILED.get(run.status, (500, "run_failed"))
         error = run.error or {}
+        if isinstance(error.get("status"), int) and 400 <= error["status"] < 600:
+            status = error["status"]  # the run's own failure said what kind it was
         super().__init__(
             str(error.get("message") or f"the run ended {run.status}"),
             hint=str(error.get("hint") or "retry; the run's record has the details: "

@@ -95,8 +95,10 @@ class RunExecutor:
             await events.end(current.status)
             await self._cleanup(run)
             raise
-        except DaertError as err:
-            status, error = "error", {"code": err.code, "message": err.message, "hint": err.hint}
+        except DaertError as err:  # `status`: what HTTP status a surface answers it with
+            status = "error"
+            error = {"code": err.code, "message": err.message, "hint": err.hint,
+                     "status": err.http_status}  # fmt: skip
         except Exception as err:
             log.exception("run %s failed", run.run_id)
             status = "error"

@@ -86,6 +86,7 @@ class Run:
             "multitask_strategy": self.multitask_strategy,
             "kwargs": self.kwargs,
             "attempt": self.attempt,
+            "elapsed": round(self.elapsed, 3),  # seconds spent running, over every attempt
         }
         if self.error:
             body["error"] = self.error

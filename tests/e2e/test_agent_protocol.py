@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -288,3 +291,29 @@ def test_openapi_documents_every_route_and_its_error_shape(server: Served) -> No
         for operation in operations.values():
             assert {"404", "422", "500"} <= set(operation["responses"]), (path, operation)
     assert httpx.get(f"{server.base}/docs").status_code == 200
+
+
+async def test_runs_cli_lists_shows_and_cancels(client: LangGraphClient, stack: Stack) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    done = await client.runs.create(tid, "trivial", input=ask("cli"))
+    await client.runs.join(tid, done["run_id"])
+    busy = await client.runs.create(tid, "slow", input=ask("work 20"))
+
+    def daert(*args: str) -> str:
+        finished = subprocess.run(
+            [sys.executable, "-m", "daert", "--data-dir", str(stack.settings.data_dir), *args],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={k: v for k, v in os.environ.items() if not k.startswith("DAERT_")},
+        )  # fmt: skip
+        assert finished.returncode == 0, finished.stderr
+        return finished.stdout
+
+    listed = json.loads(daert("runs", "list", "--thread", tid, "--json"))
+    assert [r["run_id"] for r in listed] == [busy["run_id"], done["run_id"]]
+    shown = json.loads(daert("runs", "show", done["run_id"], "--json"))
+    assert shown["status"] == "success"
+    assert shown["user_id"] == "local"
+    assert "cancelled" in daert("runs", "cancel", busy["run_id"])
+    ended = [p async for p in client.runs.join_stream(tid, busy["run_id"])]
+    assert ended[-1].event == "end"
+    assert plain(await client.runs.get(tid, busy["run_id"]))["status"] == "cancelled"

@@ -47,6 +47,9 @@ async def test_a_worker_killed_mid_run_is_replaced_and_the_run_retried(
         final: dict[str, object] = dict(await client.runs.get(tid, run["run_id"]))
         assert final["status"] == "success"
         assert final["attempt"] == 2
+        # the budget counts time spent running, not the ~20 s the dead worker was silent
+        assert isinstance(final["elapsed"], float)
+        assert 3.0 <= final["elapsed"] < 12.0
         parts = [p async for p in client.runs.join_stream(tid, run["run_id"])]
         metas = [p.data for p in parts if p.event == "metadata"]
         assert [m["attempt"] for m in metas] == [1, 2]
