@@ -18,6 +18,7 @@ from bots.auth.keys import Principal
 from bots.errors import Conflict
 from bots.runs.records import Run, RunRequest, check_strategy
 from bots.runs.served import check_modes
+from bots.runs.service import new_id
 from bots.runs.streams import check_event_id
 from core.errors import InputError
 from graphs.assistant.history import check_thread_id
@@ -37,6 +38,7 @@ class RunCreate(BaseModel):
     multitask_strategy: str | None = None
     if_not_exists: Literal["create", "reject"] | None = None
     on_completion: Literal["delete", "keep"] | None = None
+    on_disconnect: Literal["cancel", "continue"] | None = None
     timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
     interrupt_before: Any = None
     interrupt_after: Any = None
@@ -86,23 +88,37 @@ def run_router(services: Services) -> APIRouter:
             surface=surface,
             durability=body.durability,
         )
+        create = body.if_not_exists == "create"
         if thread_id is not None:
             thread_id = check_thread_id(thread_id)
-        return await runs.start(
-            user.user_id, request, thread_id=thread_id,
-            create_thread=body.if_not_exists == "create",
-        )  # fmt: skip
+        elif body.on_completion == "keep":  # a stateless run whose thread stays afterwards
+            thread_id, create = new_id(), True
+        return await runs.start(user.user_id, request, thread_id=thread_id, create_thread=create)
 
     def locations(run: Run, tail: str) -> dict[str, str]:
         base = f"/threads/{run.thread_id}/runs/{run.run_id}"
         return {"Content-Location": base, "Location": f"{base}/{tail}"}
 
-    def streaming(run: Run, after: str, modes: tuple[str, ...]) -> StreamingResponse:
+    def streaming(
+        run: Run, after: str, modes: tuple[str, ...], *, cancel_on_disconnect: bool = False
+    ) -> StreamingResponse:
+        """The run's events as SSE; with `cancel_on_disconnect`, a client that goes away
+        before the end cancels the run (the check runs once the response is over)."""
+        background = (
+            BackgroundTask(cancel_unless_done, run.run_id, run.user_id)
+            if cancel_on_disconnect
+            else None
+        )
         return StreamingResponse(
             sse(runs.follow(run.run_id, after=after, modes=modes)),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **locations(run, "stream")},
+            background=background,
         )
+
+    async def cancel_unless_done(run_id: str, user_id: str) -> None:
+        if not (await runs.store.get(run_id)).done:
+            await runs.cancel(run_id, user_id)
 
     async def finished(run: Run) -> JSONResponse:
         done = await runs.outcome(run.run_id)
@@ -124,7 +140,8 @@ def run_router(services: Services) -> APIRouter:
     @router.post("/threads/{thread_id}/runs/stream", summary="Start a run and stream it (SSE)")
     async def create_stream(thread_id: str, body: RunCreate, user: User) -> StreamingResponse:
         run = await start(body, user, thread_id, "api")
-        return streaming(run, "0-0", check_modes(body.stream_mode))
+        return streaming(run, "0-0", check_modes(body.stream_mode),
+                         cancel_on_disconnect=body.on_disconnect == "cancel")  # fmt: skip
 
     @router.post("/threads/{thread_id}/runs/wait", summary="Start a run and wait for its output")
     async def create_wait(thread_id: str, body: RunCreate, user: User) -> JSONResponse:
@@ -189,14 +206,7 @@ def run_router(services: Services) -> APIRouter:
         stored = tuple(run.kwargs.get("stream_modes") or ("values",))
         asked = [m for m in stream_mode or () if m]  # the SDK sends `stream_mode=` for none
         modes = check_modes(asked) if asked else (*stored, "custom")
-        response = streaming(run, after, modes)
-        if cancel_on_disconnect:
-            response.background = BackgroundTask(cancel_unless_done, run.run_id, user.user_id)
-        return response
-
-    async def cancel_unless_done(run_id: str, user_id: str) -> None:
-        if not (await runs.store.get(run_id)).done:
-            await runs.cancel(run_id, user_id)
+        return streaming(run, after, modes, cancel_on_disconnect=cancel_on_disconnect)
 
     @router.post("/threads/{thread_id}/runs/{run_id}/cancel", summary="Cancel a run")
     async def cancel(
@@ -224,7 +234,8 @@ def run_router(services: Services) -> APIRouter:
     @router.post("/runs/stream", summary="Start a stateless run and stream it (SSE)")
     async def stream_stateless(body: RunCreate, user: User) -> StreamingResponse:
         run = await start(body, user, None, "api")
-        return streaming(run, "0-0", check_modes(body.stream_mode))
+        return streaming(run, "0-0", check_modes(body.stream_mode),
+                         cancel_on_disconnect=body.on_disconnect == "cancel")  # fmt: skip
 
     @router.post("/runs/wait", summary="Start a stateless run and wait for its output")
     async def wait_stateless(body: RunCreate, user: User) -> JSONResponse:

@@ -317,3 +317,28 @@ async def test_runs_cli_lists_shows_and_cancels(client: LangGraphClient, stack: 
     ended = [p async for p in client.runs.join_stream(tid, busy["run_id"])]
     assert ended[-1].event == "end"
     assert plain(await client.runs.get(tid, busy["run_id"]))["status"] == "cancelled"
+
+
+async def test_a_stream_that_goes_away_cancels_its_run_when_asked(
+    client: LangGraphClient,
+) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    run_id = ""
+    async for part in client.runs.stream(
+        tid, "slow", input=ask("work 20"), stream_mode="custom", on_disconnect="cancel"
+    ):
+        if part.event == "metadata":
+            run_id = part.data["run_id"]
+        if part.event == "custom":
+            break  # the client goes away
+    status = ""
+    for _ in range(100):
+        status = plain(await client.runs.get(tid, run_id))["status"]
+        if status != "running":
+            break
+        await asyncio.sleep(0.1)
+    assert status == "cancelled"
+    kept = await client.runs.create(None, "trivial", input=ask("kept"), on_completion="keep")
+    await client.runs.join(kept["thread_id"], kept["run_id"])
+    state = plain(await client.threads.get_state(kept["thread_id"]))
+    assert state["values"]["messages"][-1]["content"] == "kept"

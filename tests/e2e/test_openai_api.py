@@ -358,3 +358,33 @@ async def test_another_users_thread_cannot_be_continued(stack: Stack, server: Se
         finally:
             await keys.revoke(alice_key.key_id)
             await keys.revoke(bob_key.key_id)
+
+
+async def test_the_assistant_over_the_agent_protocol_streams_its_events_and_tokens(
+    server: Served, model: OpenAIDouble
+) -> None:
+    """daert's own assistant through langgraph-sdk: its run events as `custom`, its answer
+    as `messages-tuple` chunks, its state with the whole conversation."""
+    from langgraph_sdk import get_client
+
+    client = get_client(url=server.base)
+    model.script.append(ok("Tea is a drink.", expect="what is tea"))
+    thread = await client.threads.create()
+    question: Any = {"messages": [{"role": "user", "content": "what is tea"}]}
+    parts = [
+        p
+        async for p in client.runs.stream(
+            thread["thread_id"], "daert",
+            input=question,
+            stream_mode=["custom", "messages-tuple"],
+        )
+    ]  # fmt: skip
+    kinds = [p.data.get("type") for p in parts if p.event == "custom"]
+    assert kinds[0] == "route" or "route" in kinds
+    assert kinds[-1] == "done"
+    tokens = "".join(p.data[0]["content"] for p in parts if p.event == "messages")
+    assert tokens.strip() == "Tea is a drink."
+    done = next(p.data for p in parts if p.event == "custom" and p.data["type"] == "done")
+    assert done["reply"]["text"] == "Tea is a drink."
+    state: Any = await client.threads.get_state(thread["thread_id"])
+    assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai"]
