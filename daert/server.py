@@ -187,6 +187,7 @@ def build_app(
     *,
     authenticated: Sequence[APIRouter] = (),
     usage: UsageStore | None = None,
+    cors_origins: Sequence[str] = (),
     **create: Any,
 ) -> FastAPI:
     """The HTTP app: health, the Agent-Protocol API, the OpenAI-compatible API (its `usage`
@@ -202,6 +203,14 @@ def build_app(
     routers = [*agent_protocol_routers(services, version=__version__),
                openai_router(services, usage=usage)]  # fmt: skip
     app = create_app(routers=routers, **create)
+    if cors_origins:  # off unless configured: browsers on other origins get no answer
+        from fastapi.middleware.cors import CORSMiddleware  # noqa: PLC0415
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"],
+            allow_headers=["*"], expose_headers=["Content-Location", "Location",
+                                                  "X-Pagination-Next", "X-Daert-Thread-Id"],
+        )  # fmt: skip
     for router in authenticated:
         app.include_router(
             router, dependencies=[Depends(services.principal)], responses=ERROR_RESPONSES

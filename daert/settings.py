@@ -271,6 +271,10 @@ class Settings(BaseSettings):
     worker_concurrency: Annotated[int, Field(ge=1, le=256)] = Field(
         8, description="Runs one worker process (or `daert serve`'s own) works at once."
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (CORS); none by default.",
+    )
     client_key: SecretStr | None = Field(
         None,
         description="API key `daert ask`/`chat` send to a running server once keys exist.",

@@ -103,10 +103,11 @@ async def _serve(  # noqa: PLR0917
         services = await services_for(runtime, runs)
         app = build_app(
             services,
-            authenticated=[code_router(sandbox)],
+            authenticated=[code_router(sandbox, services.principal)],
             usage=await usage_for(runtime),
             targets=targets,
             max_body_bytes=settings.max_body_bytes,
+            cors_origins=settings.cors_origins,
             on_shutdown=[close_sandbox],
             supervision=supervisor.supervision,
         )

@@ -92,3 +92,28 @@ async def test_without_a_key_or_acting_as_another_user(
                        headers={"Authorization": "Bearer dk_00000000_" + "x" * 43})  # fmt: skip
     assert wrong.status_code == 401
     assert wrong.headers["www-authenticate"] == "Bearer"
+
+
+async def test_code_sessions_belong_to_their_user(server: Served, keys: dict[str, str]) -> None:
+    def run(who: str, code: str) -> dict[str, Any]:
+        response = httpx.post(
+            f"{server.base}/v1/code/sessions/shared/execute",
+            json={"code": code},
+            headers={"Authorization": f"Bearer {keys[who]}"},
+            timeout=120,
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    assert run("alice", "secret = 42")["error"] is None
+    assert "NameError" in str(run("bob", "print(secret)")["error"])  # same name, own session
+    assert "42" in run("alice", "print(secret)")["stdout"]
+
+
+def test_cors_is_off_unless_configured(server: Served) -> None:
+    preflight = httpx.options(
+        f"{server.base}/threads/search",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
