@@ -191,6 +191,37 @@ def create_app(
             headers=getattr(err, "headers", None),
         )
 
+    def dependency_down(name: str, code: str) -> Callable[[Request, Exception], Awaitable[Any]]:
+        async def handler(request: Request, err: Exception) -> JSONResponse:
+            log.warning("%s unreachable on %s: %s", name, request.url.path, err)
+            return JSONResponse(
+                error_body(
+                    code,
+                    f"{name} is not reachable: {type(err).__name__}",
+                    f"retry shortly; if it persists, check {name} (`daert doctor`, /readyz)",
+                    status=503,
+                ),
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+
+        return handler
+
+    # A dead dependency is the server's trouble, said as such (503), never a 500 with no code.
+    from psycopg import OperationalError  # noqa: PLC0415
+    from psycopg_pool import PoolTimeout  # noqa: PLC0415
+    from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: PLC0415
+    from redis.exceptions import TimeoutError as RedisTimeout  # noqa: PLC0415
+
+    down: list[tuple[type[Exception], str, str]] = [
+        (OperationalError, "PostgreSQL", "postgres_down"),
+        (PoolTimeout, "PostgreSQL", "postgres_down"),
+        (RedisConnectionError, "Redis", "redis_down"),
+        (RedisTimeout, "Redis", "redis_down"),
+    ]
+    for kind, name, code in down:
+        app.add_exception_handler(kind, dependency_down(name, code))
+
     @app.exception_handler(Exception)
     async def crash(request: Request, err: Exception) -> JSONResponse:
         request_id = uuid.uuid4().hex[:12]

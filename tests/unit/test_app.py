@@ -156,3 +156,25 @@ def test_readyz_asks_the_model_again_after_a_restart() -> None:
     assert ready.status_code == 200
     assert len(double.completions) == 2  # a new process: the old answer proves nothing
     assert ready.json()["components"]["model"]["details"]["restarts"] == "1"
+
+
+def test_a_dead_dependency_is_a_503_with_its_code_not_a_500() -> None:
+    from psycopg_pool import PoolTimeout
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    app = _app()
+
+    @app.get("/needs-redis")
+    async def needs_redis() -> None:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1")
+
+    @app.get("/needs-postgres")
+    async def needs_postgres() -> None:
+        raise PoolTimeout("couldn't get a connection after 8.00 sec")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    for path, code in (("/needs-redis", "redis_down"), ("/needs-postgres", "postgres_down")):
+        response = client.get(path)
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == code
+        assert response.headers["retry-after"] == "5"
