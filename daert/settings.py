@@ -269,7 +269,7 @@ class Settings(BaseSettings):
         24 * 3600, description="Seconds a finished run's event stream stays readable."
     )
     worker_concurrency: Annotated[int, Field(ge=1, le=256)] = Field(
-        8, description="Runs one worker process (or `daert serve`'s own) works at once."
+        16, description="Runs one worker process (or `daert serve`'s own) works at once."
     )
     cors_origins: list[str] = Field(
         default_factory=list,
