@@ -74,7 +74,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,8 +120,9 @@ CALL_ERRORS = (httpx.HTTPError, LangGraphError, ValueError, KeyError, TypeError,
 # The same for the openai client (its errors do not derive from httpx's).
 OPENAI_ERRORS = (openai.OpenAIError, httpx.HTTPError, ValueError, KeyError, TypeError, OSError)
 
-out = Console()
-err = Console(stderr=True)
+# Wide enough for the tables when the report goes to a file (rich wraps at 80 there).
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 def say(message: str) -> None:
@@ -260,7 +260,7 @@ def out_of_time(label: str, began: float, max_seconds: float, done: int, n: int)
     return True
 
 
-async def sequential_waits(  # noqa: PLR0913, PLR0917
+async def sequential_waits(  # noqa: PLR0917
     client: LangGraphClient,
     assistant: str,
     n: int,

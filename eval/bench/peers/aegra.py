@@ -68,7 +68,7 @@ def ensure_database(postgres_url: str, database: str = DATABASE) -> str:
             if exists is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     except psycopg.Error as exc:
-        raise PeerError(f"PostgreSQL at --postgres-url: {exc}") from exc
+        raise PeerError(f"PostgreSQL for Aegra ({database}): {exc}") from exc
     return with_database(postgres_url, database)
 
 

@@ -227,10 +227,8 @@ class DaertStack:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(server.proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
         server.stop(grace=5.0)  # anything left in its process group
 
     def close(self) -> list[str]:
