@@ -58,7 +58,10 @@ def run_router(services: Services) -> APIRouter:
     User = Annotated[Principal, Depends(services.principal)]
     runs = services.runs
 
-    async def start(body: RunCreate, user: Principal, thread_id: str | None, surface: str) -> Run:
+    async def start(
+        body: RunCreate, user: Principal, thread_id: str | None, surface: str,
+        *, waiting: bool = False,
+    ) -> Run:  # fmt: skip
         for name in UNSUPPORTED:
             if getattr(body, name) not in (None, [], {}):
                 raise InputError(
@@ -82,7 +85,10 @@ def run_router(services: Services) -> APIRouter:
             config=config,
             context={**assistant.context, **(body.context or {})},
             metadata=body.metadata or {},
-            stream_modes=check_modes(body.stream_mode),
+            # a client that waits reads the outcome only: no state per step, unless asked
+            stream_modes=()
+            if waiting and body.stream_mode is None
+            else check_modes(body.stream_mode),
             multitask_strategy=check_strategy(body.multitask_strategy or "reject"),
             timeout=body.timeout,
             surface=surface,
@@ -145,7 +151,7 @@ def run_router(services: Services) -> APIRouter:
 
     @router.post("/threads/{thread_id}/runs/wait", summary="Start a run and wait for its output")
     async def create_wait(thread_id: str, body: RunCreate, user: User) -> JSONResponse:
-        return await finished(await start(body, user, thread_id, "api"))
+        return await finished(await start(body, user, thread_id, "api", waiting=True))
 
     @router.get("/threads/{thread_id}/runs", summary="A thread's runs, newest first")
     async def list_runs(
@@ -239,6 +245,6 @@ def run_router(services: Services) -> APIRouter:
 
     @router.post("/runs/wait", summary="Start a stateless run and wait for its output")
     async def wait_stateless(body: RunCreate, user: User) -> JSONResponse:
-        return await finished(await start(body, user, None, "api"))
+        return await finished(await start(body, user, None, "api", waiting=True))
 
     return router

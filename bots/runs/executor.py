@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bots.runs.records import Run, RunStatus
-from bots.runs.served import ServedGraph, Turn, thread_config, to_json
+from bots.runs.served import ServedGraph, State, Turn, thread_config, to_json
 from bots.runs.store import Busy, RunStore
 from bots.runs.streams import RunStreams, StreamWriter
 from core.errors import DaertError
@@ -130,7 +130,7 @@ class RunExecutor:
         if kwargs.get("rollback") and self.rollback is not None:
             await self.rollback(run.thread_id, list(kwargs["rollback"]))
         served = await self.graphs(kwargs.get("graph_id") or run.assistant_id)
-        modes = tuple(kwargs.get("stream_modes") or ("values",))
+        modes = tuple(kwargs["stream_modes"]) if "stream_modes" in kwargs else ("values",)
         turn = Turn(
             run_id=run.run_id,
             thread_id=run.thread_id,
@@ -148,16 +148,18 @@ class RunExecutor:
         budget = (run.timeout or self.default_timeout) - run.elapsed
         async with asyncio.timeout(max(budget, 0.001)):
             async for event, data in served.stream(turn):
-                if event == "values":
+                if isinstance(data, State):
                     output = data
-                if event in kept:
+                    if event in kept:
+                        events.add(event, to_json(data.value))
+                elif event in kept:
                     events.add(event, data)
             if output is None:
                 config = thread_config(run.thread_id, run.user_id)
-                output = to_json((await served.graph.aget_state(config)).values)
+                output = State((await served.graph.aget_state(config)).values)
         if run.temporary and served.leaves_state and self.drop_thread is not None:
             await self.drop_thread(run.thread_id)
-        return output
+        return to_json(output.value)
 
     async def _tick(self, run_id: str, used: Callable[[], float]) -> None:
         while True:

@@ -124,6 +124,13 @@ class Turn:
     durability: str | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class State:
+    """A graph's state as LangGraph streamed it, not yet JSON: a run keeps only some."""
+
+    value: Any
+
+
 class ServedGraph(Protocol):
     graph_id: str
     description: str
@@ -135,9 +142,9 @@ class ServedGraph(Protocol):
     def graph(self) -> CompiledStateGraph[Any, Any, Any, Any]: ...
 
     def stream(self, turn: Turn) -> AsyncIterator[tuple[str, Any]]:
-        """`(event, JSON)` pairs: `values`, `updates`, `messages`, `custom`... (more than
-        the turn asked for is fine: the executor keeps what the run asked for, and the last
-        `values` as the run's output)."""
+        """`(event, JSON)` pairs: `values` (as a `State`), `updates`, `messages`, `custom`...
+        (more than the turn asked for is fine: the executor keeps what the run asked for, and
+        the last `values` as the run's output)."""
         ...
 
 
@@ -193,6 +200,8 @@ class LangGraphGraph:
             if mode == "messages":
                 message, meta = cast("tuple[Any, Any]", chunk)
                 yield "messages", [to_json(message), to_json(meta)]
+            elif mode == "values":  # turned into JSON only if kept (the last one always is)
+                yield "values", State(chunk)
             else:
                 yield str(mode), to_json(chunk)
 
@@ -230,7 +239,7 @@ class AssistantGraph:
             run_id=turn.run_id,
         ):
             if mode != "events":  # LangGraph's own modes
-                yield mode, to_json(part)
+                yield mode, State(part) if mode == "values" else to_json(part)
                 continue
             event = part.model_dump(mode="json")
             yield "custom", event

@@ -236,7 +236,8 @@ class RunStore:
     async def claim(self, run_id: str, *, temporary: bool = False) -> Run | Busy | None:
         """Mark a pending run running for one more attempt. None when it is not pending
         (cancelled, interrupted, taken) or has used its attempts; `BUSY` while another run of
-        its thread runs (the caller waits: one active run per thread, whoever claims)."""
+        its thread runs or an older one waits (the caller waits: one active run per thread,
+        in the order they were created, whoever claims)."""
         claim = (
             "UPDATE daert_runs r SET status = 'running', attempt = attempt + 1, "
             "started_at = now(), updated_at = now() "
@@ -258,8 +259,11 @@ class RunStore:
                 )
                 await cur.execute(
                     claim.format(
+                        # nothing else runs on the thread, and no older run waits: FIFO
                         busy="AND NOT EXISTS (SELECT 1 FROM daert_runs o WHERE "
-                        "o.thread_id = r.thread_id AND o.status = 'running')"
+                        "o.thread_id = r.thread_id AND o.run_id <> r.run_id AND "
+                        "(o.status = 'running' OR (o.status = 'pending' AND "
+                        "(o.created_at, o.run_id) < (r.created_at, r.run_id))))"
                     ),
                     (run_id, MAX_ATTEMPTS),
                 )

@@ -127,3 +127,17 @@ async def test_a_reader_resumes_after_the_last_id_it_saw(stack: Stack) -> None:
     finally:
         await redis.delete(streams.key(run_id))
         await redis.aclose()
+
+
+async def test_an_older_waiting_run_goes_first(
+    stores: tuple[RunStore, RunStore, ThreadRegistry],
+) -> None:
+    first, second, registry = stores
+    thread = f"t-{uuid.uuid4().hex}"
+    await registry.create(thread, "alice")
+    older, _, _ = await first.create(f"a-{uuid.uuid4().hex}", thread, "alice", request())
+    newer, _, _ = await first.create(f"b-{uuid.uuid4().hex}", thread, "alice", request("enqueue"))
+    assert await second.claim(newer.run_id) is BUSY  # the older one has not started yet
+    claimed = await first.claim(older.run_id)
+    assert claimed is not None
+    assert claimed is not BUSY
