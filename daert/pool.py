@@ -10,6 +10,7 @@ of them, our tables included: a write that must be atomic opens a transaction.
 from __future__ import annotations
 
 import contextlib
+import select
 import time
 import weakref
 from typing import Any
@@ -20,8 +21,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from daert.reach import CONNECT_TIMEOUT, check_postgres, postgres_unreachable, with_connect_timeout
 from daert.settings import Settings
 
-# A connection used less than this long ago is handed out without a round trip to check it.
-FRESH = 2.0
+# A connection idle longer than this is checked with a round trip before use.
+IDLE_CHECK = 30.0
 _last_used: weakref.WeakKeyDictionary[AsyncConnection, float] = weakref.WeakKeyDictionary()
 
 
@@ -35,10 +36,22 @@ async def _returned(conn: AsyncConnection) -> None:
     _last_used[conn] = time.monotonic()
 
 
+def _has_news(conn: AsyncConnection) -> bool:
+    """An idle connection whose socket has something to read was told something unasked:
+    PostgreSQL terminating it (a shutdown or restart), or the socket closing."""
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError):  # no socket any more
+        return True
+    return bool(readable)
+
+
 async def _check(conn: AsyncConnection) -> None:
-    """Check a connection that sat idle (PostgreSQL may have restarted meanwhile); one that
-    was in use a moment ago is alive, and checking it would double every query's round trips."""
-    if time.monotonic() - _last_used.get(conn, 0.0) > FRESH:
+    """Check a connection before use with a round trip only when it may be dead: it sat idle
+    a long while, or PostgreSQL sent it something while idle (it does before it terminates
+    a connection). A check on every use would double every query's round trips."""
+    idle = time.monotonic() - _last_used.get(conn, 0.0)
+    if conn.broken or idle > IDLE_CHECK or _has_news(conn):
         await AsyncConnectionPool.check_connection(conn)
 
 
