@@ -7,7 +7,6 @@ double-texting strategy sees every active run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -386,7 +385,3 @@ class RunStore:
             )
             row = await cur.fetchone()
         return int(row[0]) if row else None
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -108,17 +108,6 @@ class RunStreams:
         """A batching writer for the process that runs the run (`first`: set its TTL)."""
         return StreamWriter(self, run_id, first=first)
 
-    async def append(self, run_id: str, event: str, data: Any, *, first: bool = False) -> str:
-        fields = {"e": event, "d": json.dumps(data, separators=(",", ":"), default=str)}
-        key = self.key(run_id)
-        if first:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xadd(key, fields)  # type: ignore[arg-type]
-                pipe.expire(key, RUNNING_TTL)
-                entry_id, _ = await pipe.execute()
-            return str(entry_id)
-        return str(await self.redis.xadd(key, fields))  # type: ignore[arg-type]
-
     async def end(self, run_id: str, status: str, **extra: Any) -> None:
         """Close the stream (idempotent for readers: they stop at the first `end`)."""
         key = self.key(run_id)
