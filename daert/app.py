@@ -107,6 +107,59 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+def _add_dependency_handlers(app: FastAPI) -> None:
+    """What the stores' own errors mean for a client: a dead dependency is a 503 with its
+    code, a value PostgreSQL cannot store is the client's 400."""
+
+    def dependency_down(name: str, code: str) -> Callable[[Request, Exception], Awaitable[Any]]:
+        async def handler(request: Request, err: Exception) -> JSONResponse:
+            log.warning("%s unreachable on %s: %s", name, request.url.path, err)
+            return JSONResponse(
+                error_body(
+                    code,
+                    f"{name} is not reachable: {type(err).__name__}",
+                    f"retry shortly; if it persists, check {name} (`daert doctor`, /readyz)",
+                    status=503,
+                ),
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+
+        return handler
+
+    # A dead dependency is the server's trouble, said as such (503), never a 500 with no code.
+    from psycopg import OperationalError  # noqa: PLC0415
+    from psycopg_pool import PoolTimeout  # noqa: PLC0415
+    from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: PLC0415
+    from redis.exceptions import TimeoutError as RedisTimeout  # noqa: PLC0415
+
+    down: list[tuple[type[Exception], str, str]] = [
+        (OperationalError, "PostgreSQL", "postgres_down"),
+        (PoolTimeout, "PostgreSQL", "postgres_down"),
+        (RedisConnectionError, "Redis", "redis_down"),
+        (RedisTimeout, "Redis", "redis_down"),
+    ]
+    for kind, name, code in down:
+        app.add_exception_handler(kind, dependency_down(name, code))
+
+    from psycopg import DataError  # noqa: PLC0415
+
+    async def unstorable(request: Request, err: Exception) -> JSONResponse:
+        # e.g. a NUL character in an id or a text: the client's value, not a server fault
+        log.info("value refused by PostgreSQL on %s: %s", request.url.path, err)
+        return JSONResponse(
+            error_body(
+                "invalid_value",
+                "the request holds a value that cannot be stored or looked up",
+                "remove control characters (such as NUL) from ids and texts",
+                status=400,
+            ),
+            status_code=400,
+        )
+
+    app.add_exception_handler(DataError, unstorable)
+
+
 def create_app(
     targets: Callable[[], list[Target]],
     *,
@@ -191,36 +244,7 @@ def create_app(
             headers=getattr(err, "headers", None),
         )
 
-    def dependency_down(name: str, code: str) -> Callable[[Request, Exception], Awaitable[Any]]:
-        async def handler(request: Request, err: Exception) -> JSONResponse:
-            log.warning("%s unreachable on %s: %s", name, request.url.path, err)
-            return JSONResponse(
-                error_body(
-                    code,
-                    f"{name} is not reachable: {type(err).__name__}",
-                    f"retry shortly; if it persists, check {name} (`daert doctor`, /readyz)",
-                    status=503,
-                ),
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
-
-        return handler
-
-    # A dead dependency is the server's trouble, said as such (503), never a 500 with no code.
-    from psycopg import OperationalError  # noqa: PLC0415
-    from psycopg_pool import PoolTimeout  # noqa: PLC0415
-    from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: PLC0415
-    from redis.exceptions import TimeoutError as RedisTimeout  # noqa: PLC0415
-
-    down: list[tuple[type[Exception], str, str]] = [
-        (OperationalError, "PostgreSQL", "postgres_down"),
-        (PoolTimeout, "PostgreSQL", "postgres_down"),
-        (RedisConnectionError, "Redis", "redis_down"),
-        (RedisTimeout, "Redis", "redis_down"),
-    ]
-    for kind, name, code in down:
-        app.add_exception_handler(kind, dependency_down(name, code))
+    _add_dependency_handlers(app)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, err: Exception) -> JSONResponse:

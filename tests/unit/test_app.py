@@ -178,3 +178,17 @@ def test_a_dead_dependency_is_a_503_with_its_code_not_a_500() -> None:
         assert response.status_code == 503
         assert response.json()["error"]["code"] == code
         assert response.headers["retry-after"] == "5"
+
+
+def test_a_value_postgresql_refuses_is_a_400_not_a_500() -> None:
+    from psycopg import DataError
+
+    app = _app()
+
+    @app.get("/lookup/{key}")
+    async def lookup(key: str) -> None:
+        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+
+    response = TestClient(app, raise_server_exceptions=False).get("/lookup/a%00b")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_value"
